@@ -1,0 +1,19 @@
+"""Architecture -> metrics: the evaluator contract, objectives, Pareto fronts and the evaluators.
+
+Evaluators are looked up by name in `EVALUATORS`.
+"""
+
+from __future__ import annotations
+
+from evaluators.base import Evaluator, Outcome, Task
+from search_spaces.registry import Registry
+
+EVALUATORS: Registry[type[Evaluator]] = Registry(
+    "evaluator",
+    {
+        "cost": "evaluators.cost:CostEvaluator",
+        "latency_lut": "evaluators.latency_lut:LatencyLutEvaluator",
+    },
+)
+
+__all__ = ["EVALUATORS", "Evaluator", "Outcome", "Task"]

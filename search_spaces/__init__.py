@@ -1,0 +1,39 @@
+"""What an architecture is: the architecture value, the search-space contract and the registry.
+
+Spaces are looked up by name through `SPACES`; `get_space(name)` returns the shared instance.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from search_spaces.arch import Architecture
+from search_spaces.base import SearchSpace
+from search_spaces.errors import InvalidArchitectureError, NasError, StoreError, UnknownPluginError
+from search_spaces.registry import Registry
+
+SPACES: Registry[type[SearchSpace]] = Registry(
+    "search space",
+    {
+        "mnasnet": "search_spaces.mnasnet:MnasNetSpace",
+    },
+)
+
+
+@cache
+def get_space(name: str) -> SearchSpace:
+    """The instance of the registered space ``name`` (`UnknownPluginError` lists the known names)."""
+    return SPACES.get(name)()
+
+
+__all__ = [
+    "SPACES",
+    "Architecture",
+    "InvalidArchitectureError",
+    "NasError",
+    "Registry",
+    "SearchSpace",
+    "StoreError",
+    "UnknownPluginError",
+    "get_space",
+]

@@ -1,0 +1,34 @@
+"""The registry of operator kinds: how an `OpSpec` of each kind costs and builds.
+
+An operator kind is an object with ``cost(spec) -> Cost``, ``hw_out(spec) -> int`` and
+``build(spec) -> torch.nn.Module``; ``cost`` and ``hw_out`` must not import torch (predictors and
+the API use them), ``build`` may. A space adds kinds with one module and one line here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from search_spaces.registry import Registry
+
+if TYPE_CHECKING:
+    from search_spaces.ops.spec import Cost, OpSpec
+
+
+class OpKind(Protocol):
+    def cost(self, spec: OpSpec) -> Cost: ...
+
+    def hw_out(self, spec: OpSpec) -> int: ...
+
+    def build(self, spec: OpSpec) -> object: ...
+
+
+OP_KINDS: Registry[OpKind] = Registry(
+    "operator kind",
+    {
+        "conv": "search_spaces.ops.mobile:CONV",
+        "dconv": "search_spaces.ops.mobile:DCONV",
+        "mbconv": "search_spaces.ops.mobile:MBCONV",
+        "classifier": "search_spaces.ops.mobile:CLASSIFIER",
+    },
+)

@@ -1,0 +1,190 @@
+"""Jobs: submit (idempotent), list, read, cancel, progress stream, candidates, Pareto front."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from evaluators.objectives import METRICS
+from search_spaces.errors import NasError
+from service.api.deps import ApiKeyDep, DbDep, SessionDep
+from service.schemas import (
+    CandidatePublic,
+    CandidatesPublic,
+    FrontHistory,
+    FrontPoint,
+    FrontPublic,
+    JobPublic,
+    JobsPublic,
+)
+from service.views import candidate_public, front_public, job_public
+from store import jobs as repo
+from store import latency as lut_repo
+from workers.evaluation import task_of
+from workers.spec import JobSpec
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+def _check_runnable(session: SessionDep, spec: JobSpec) -> None:
+    """What only the database knows: the device exists, and latency can be looked up or measured."""
+    device = lut_repo.get_device(session, spec.device)
+    needs_lut = "latency_lut" in spec.evaluator_for().values()
+    if needs_lut and not device.measurable:
+        table = lut_repo.find_table(session, device=device.name, space=spec.space, shape=task_of(spec).shape)
+        if table is None:
+            raise NasError(
+                f"device {device.name} is external and has no latency table for {spec.space} at this input shape"
+            )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ApiKeyDep], responses={200: {"model": JobPublic}})
+def create_job(
+    spec: JobSpec,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JobPublic:
+    """Store a job (committed before the 201). A repeated Idempotency-Key returns the same job (200)."""
+    _check_runnable(session, spec)
+    job, created = repo.create_job(
+        session,
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec.digest(),
+        budget=spec.budget.candidates,
+        name=spec.name,
+        idempotency_key=idempotency_key,
+    )
+    session.commit()
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/api/jobs/{job.id}"
+    return job_public(session, job)
+
+
+@router.get("")
+def list_jobs(
+    session: SessionDep,
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobsPublic:
+    rows, count = repo.list_jobs(session, state=state, limit=limit, offset=offset)
+    return JobsPublic(data=[job_public(session, j) for j in rows], count=count)
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, session: SessionDep) -> JobPublic:
+    return job_public(session, repo.get_job(session, job_id))
+
+
+@router.delete("/{job_id}", dependencies=[ApiKeyDep])
+def cancel_job(job_id: str, session: SessionDep) -> JobPublic:
+    """Cancel: a queued job stops at once, a running one after its current batch. Repeating is harmless."""
+    job = repo.request_cancel(session, job_id)
+    session.commit()
+    return job_public(session, job)
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(
+    job_id: str,
+    request: Request,
+    db: DbDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this event id (or send Last-Event-ID).")] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Progress as Server-Sent Events (``state`` and ``progress``); ids are resumable."""
+    try:
+        cursor = after if after is not None else int(last_event_id or 0)
+    except ValueError:
+        raise HTTPException(422, detail="Last-Event-ID must be an integer") from None
+
+    def poll(cursor: int) -> tuple[list[tuple[int, str, dict]], str]:
+        with db.session() as s:
+            state = repo.get_job(s, job_id).state
+            rows = repo.events_after(s, job_id=job_id, after=cursor)
+            return [(r.id, r.kind, r.payload) for r in rows], state
+
+    await run_in_threadpool(poll, cursor)  # 404 before the stream starts
+    while True:
+        rows, state = await run_in_threadpool(poll, cursor)
+        for event_id, kind, payload in rows:
+            yield ServerSentEvent(data={"kind": kind, **payload}, event=kind, id=str(event_id))
+            cursor = event_id
+        if not rows and state in repo.FINAL:
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.3)
+
+
+def _ranges(values: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for v in values:
+        parts = v.split(":")
+        if len(parts) != 3 or parts[0] not in METRICS:
+            raise NasError(
+                f"range {v!r}: write metric:min:max (either bound may be empty); metrics: {', '.join(METRICS)}"
+            )
+        try:
+            out[parts[0]] = (float(parts[1]) if parts[1] else None, float(parts[2]) if parts[2] else None)
+        except ValueError:
+            raise NasError(f"range {v!r}: bounds must be numbers") from None
+    return out
+
+
+@router.get("/{job_id}/candidates")
+def list_candidates(
+    job_id: str,
+    session: SessionDep,
+    status_: Annotated[Literal["ok", "failed"] | None, Query(alias="status")] = None,
+    feasible: bool | None = None,
+    sort: Annotated[str, Query(description="seq or a metric name")] = "seq",
+    order: Literal["asc", "desc"] = "asc",
+    range_: Annotated[list[str], Query(alias="range", description="metric:min:max, repeatable")] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CandidatesPublic:
+    repo.get_job(session, job_id)
+    if sort != "seq" and sort not in METRICS:
+        raise NasError(f"sort: {sort!r} unknown; use seq or one of {', '.join(METRICS)}")
+    rows, count = repo.list_candidates(
+        session,
+        job_id=job_id,
+        status=status_,
+        feasible=feasible,
+        sort=sort,
+        descending=order == "desc",
+        ranges=_ranges(range_),
+        limit=limit,
+        offset=offset,
+    )
+    return CandidatesPublic(data=[candidate_public(c) for c in rows], count=count)
+
+
+@router.get("/{job_id}/candidates/{seq}")
+def get_candidate(job_id: str, seq: int, session: SessionDep) -> CandidatePublic:
+    return candidate_public(repo.get_candidate(session, job_id=job_id, seq=seq))
+
+
+@router.get("/{job_id}/front")
+def get_front(job_id: str, session: SessionDep) -> FrontPublic:
+    """The current Pareto front (feasible, non-dominated candidates) and its hypervolume."""
+    return front_public(session, repo.get_job(session, job_id))
+
+
+@router.get("/{job_id}/front/history")
+def get_front_history(job_id: str, session: SessionDep) -> FrontHistory:
+    """Hypervolume and front size after each batch."""
+    repo.get_job(session, job_id)
+    points = [
+        FrontPoint(step=s.step, hypervolume=s.hypervolume, size=len(s.candidate_ids))
+        for s in repo.front_history(session, job_id)
+    ]
+    return FrontHistory(job_id=job_id, points=points)

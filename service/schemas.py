@@ -1,0 +1,83 @@
+"""Response models of the REST API (requests use `workers.spec.JobSpec` directly)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class JobPublic(BaseModel):
+    id: str
+    name: str | None
+    state: str = Field(description="queued, running, succeeded, failed or cancelled")
+    phase: str = Field(description="What the runner is doing now.")
+    error: str | None
+    budget: int
+    evaluated: int
+    failed: int
+    progress: float = Field(description="evaluated / budget, in [0, 1].")
+    attempt: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    hypervolume: float | None
+    front_size: int
+    best: dict[str, float] = Field(description="Best value of each objective on the current front.")
+    spec: dict[str, Any]
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class CandidatePublic(BaseModel):
+    job_id: str
+    seq: int = Field(description="Evaluation order within the job; the candidate's id in URLs.")
+    arch_id: str
+    arch: dict[str, Any]
+    summary: str
+    status: str
+    metrics: dict[str, float]
+    provenance: dict[str, Any]
+    feasible: bool
+    violation: float
+    error: str | None
+    seconds: float
+    created_at: datetime
+
+
+class CandidatesPublic(BaseModel):
+    data: list[CandidatePublic]
+    count: int
+
+
+class FrontPublic(BaseModel):
+    job_id: str
+    step: int = Field(description="Evaluations when this front was recorded.")
+    hypervolume: float
+    objectives: list[dict[str, Any]]
+    reference_point: dict[str, float] = Field(description="Hypervolume reference, in metric units.")
+    members: list[CandidatePublic]
+
+
+class FrontPoint(BaseModel):
+    step: int
+    hypervolume: float
+    size: int
+
+
+class FrontHistory(BaseModel):
+    job_id: str
+    points: list[FrontPoint]
+
+
+class FrontComparison(BaseModel):
+    objectives: list[dict[str, Any]]
+    reference_point: dict[str, float]
+    hypervolume: dict[str, float] = Field(description="Job id -> hypervolume against the common reference.")
+    front_size: dict[str, int]

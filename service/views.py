@@ -1,0 +1,104 @@
+"""Turning stored rows into API models (shared by the JSON routes and the dashboard)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from search_spaces import Architecture, get_space
+from service.schemas import CandidatePublic, FrontPublic, JobPublic
+from store import jobs as repo
+from workers.spec import JobSpec
+
+if TYPE_CHECKING:
+    from store import models as m
+    from store.session import Session
+
+
+def summary(arch: dict) -> str:
+    """A one-line description of an architecture (for tables and hover labels)."""
+    try:
+        value = Architecture.from_dict(arch, validate=False)
+        return get_space(value.space).summary(value)
+    except Exception:
+        return " | ".join(arch.get("genome", []))
+
+
+def candidate_public(c: m.Candidate) -> CandidatePublic:
+    return CandidatePublic(
+        job_id=c.job_id,
+        seq=c.seq,
+        arch_id=c.arch_id,
+        arch=c.arch,
+        summary=summary(c.arch),
+        status=c.status,
+        metrics=c.metrics,
+        provenance=c.provenance,
+        feasible=c.feasible,
+        violation=c.violation,
+        error=c.error,
+        seconds=c.seconds,
+        created_at=c.created_at,
+    )
+
+
+def objectives_of(job: m.Job) -> list[dict[str, str]]:
+    return [{"metric": o["metric"], "direction": o["direction"]} for o in job.spec["objectives"]]
+
+
+def front_public(session: Session, job: m.Job) -> FrontPublic:
+    snap = repo.latest_front(session, job.id)
+    objectives = objectives_of(job)
+    if snap is None:
+        return FrontPublic(
+            job_id=job.id, step=0, hypervolume=0.0, objectives=objectives, reference_point={}, members=[]
+        )
+    members, _ = repo.list_candidates(
+        session, job_id=job.id, seqs=snap.candidate_ids, limit=len(snap.candidate_ids) or 1
+    )
+    ref = {
+        o["metric"]: (v if o["direction"] == "min" else -v)
+        for o, v in zip(objectives, snap.reference_point, strict=False)
+    }
+    return FrontPublic(
+        job_id=job.id,
+        step=snap.step,
+        hypervolume=snap.hypervolume,
+        objectives=objectives,
+        reference_point=ref,
+        members=[candidate_public(c) for c in members],
+    )
+
+
+def job_public(session: Session, job: m.Job) -> JobPublic:
+    front = front_public(session, job)
+    best: dict[str, float] = {}
+    feasible = [c for c in front.members if c.feasible]
+    for o in front.objectives:
+        values = [c.metrics[o["metric"]] for c in feasible if o["metric"] in c.metrics]
+        if values:
+            best[o["metric"]] = min(values) if o["direction"] == "min" else max(values)
+    return JobPublic(
+        id=job.id,
+        name=job.name,
+        state=job.state,
+        phase=job.phase,
+        error=job.error,
+        budget=job.budget,
+        evaluated=job.evaluated,
+        failed=job.failed,
+        progress=min(1.0, job.evaluated / job.budget) if job.budget else 0.0,
+        attempt=job.attempt,
+        cancel_requested=job.cancel_requested,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        updated_at=job.updated_at,
+        hypervolume=front.hypervolume if front.step else None,
+        front_size=len(front.members),
+        best=best,
+        spec=job.spec,
+    )
+
+
+def parse_spec(job: m.Job) -> JobSpec:
+    return JobSpec.model_validate(job.spec)

@@ -1,0 +1,73 @@
+"""Session fixtures: one real Ray cluster, real databases (SQLite always, PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store.session import Database
+from store.settings import Settings
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def postgres_url() -> str | None:
+    """A URL for the local PostgreSQL server, if one answers on 127.0.0.1:5432."""
+    url = os.environ.get("NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return url
+    except OSError:
+        return None
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """Ray started once per test session, in the main thread."""
+    import ray
+
+    from workers.ray_runtime import ensure_ray
+
+    ensure_ray(Settings(ray_num_cpus=2))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{tmp_path / 'nas.db'}")
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    """A fresh PostgreSQL schema per test (skipped when no server answers)."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = Database(f"{url}?options=-csearch_path%3D{schema}")
+    db.migrate()
+    yield db
+    db.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest) -> Database:
+    """Each test using it runs on SQLite and on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_db")

@@ -1,0 +1,147 @@
+"""The job spec: what a user submits (validated here, stored as JSON, read back by the runner)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evaluators import EVALUATORS
+from evaluators.datasets import dataset_info
+from evaluators.objectives import DEFAULT_EVALUATORS, Constraint, Objective
+from search_spaces import SPACES, get_space
+from search_spaces.errors import NasError
+from workers.strategies import STRATEGIES, Strategy
+
+MAX_CANDIDATES = 100_000
+
+
+class StrategySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    name: str = Field("nsga2", description="random, nsga2, tpe, evolution or mnasnet_rl.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword options of the strategy.")
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    candidates: int = Field(ge=1, le=MAX_CANDIDATES, description="Distinct architectures to evaluate.")
+    wall_seconds: float | None = Field(None, gt=0, description="Stop after this long (optional).")
+
+
+class JobSpec(BaseModel):
+    """A search job. Unknown fields, unknown names and non-finite numbers are rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "demo",
+                    "space": "mnasnet",
+                    "dataset": "fashion-mnist",
+                    "device": "cpu",
+                    "objectives": [{"metric": "latency_ms"}, {"metric": "params"}, {"metric": "macs"}],
+                    "constraints": ["latency_ms <= 15"],
+                    "strategy": {"name": "nsga2", "options": {"population_size": 50}},
+                    "budget": {"candidates": 500},
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
+    name: str | None = Field(None, max_length=200)
+    space: str = Field(description="Search space (GET /api/spaces).")
+    dataset: str = Field("fashion-mnist", description="Dataset: sets the input shape and the accuracy data.")
+    device: str = Field("cpu", description="Target device for latency (GET /api/devices).")
+    objectives: list[Objective] = Field(min_length=1, max_length=4)
+    constraints: list[str] = Field(default_factory=list, max_length=8, description="E.g. 'latency_ms <= 15'.")
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    budget: Budget
+    batch_size: int = Field(32, ge=1, le=1024, description="Candidates per round.")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    evaluators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Options per evaluator name.")
+    reference_point: dict[str, float] | None = Field(None, description="Hypervolume reference per objective metric.")
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, v: str) -> str:
+        if v not in SPACES:
+            raise ValueError(f"unknown search space {v!r}; known: {', '.join(SPACES.names())}")
+        return v
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        try:
+            dataset_info(v)
+        except NasError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, v: list[str]) -> list[str]:
+        try:
+            return [str(Constraint.parse(c)) for c in v]
+        except NasError as e:
+            raise ValueError(str(e)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobSpec:
+        metrics = [o.metric for o in self.objectives]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"objectives: each metric at most once, got {metrics}")
+        for o in self.objectives:
+            if o.evaluator not in EVALUATORS:
+                raise ValueError(
+                    f"objectives: evaluator {o.evaluator!r} unknown; known: {', '.join(EVALUATORS.names())}"
+                )
+        unknown = [name for name in self.evaluators if name not in EVALUATORS]
+        if unknown:
+            raise ValueError(f"evaluators: unknown {unknown}; known: {', '.join(EVALUATORS.names())}")
+        if self.reference_point is not None and set(self.reference_point) != set(metrics):
+            raise ValueError(f"reference_point: give exactly the objective metrics {metrics}")
+        if self.strategy.name not in STRATEGIES:
+            raise ValueError(f"strategy: unknown {self.strategy.name!r}; known: {', '.join(STRATEGIES.names())}")
+        try:
+            self.make_strategy()
+        except TypeError as e:
+            raise ValueError(f"strategy.options: {e}") from None
+        except NasError as e:
+            raise ValueError(str(e)) from None
+        return self
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def parsed_constraints(self) -> list[Constraint]:
+        return [Constraint.parse(c) for c in self.constraints]
+
+    def evaluator_for(self) -> dict[str, str]:
+        """Metric -> evaluator name, for objectives and constraint-only metrics."""
+        out = {o.metric: str(o.evaluator) for o in self.objectives}
+        for c in self.parsed_constraints:
+            out.setdefault(c.metric, DEFAULT_EVALUATORS.get(c.metric, ""))
+        missing = [m for m, e in out.items() if not e]
+        if missing:
+            raise NasError(f"no default evaluator for {missing}; name one in objectives")
+        return out
+
+    def make_strategy(self) -> Strategy:
+        cls = STRATEGIES.get(self.strategy.name)
+        return cls(
+            space=get_space(self.space),
+            objectives=self.objectives,
+            constraints=self.parsed_constraints,
+            seed=self.seed,
+            **self.strategy.options,
+        )
+
+    def digest(self) -> str:
+        """Hash of the canonical spec (idempotent submission compares these)."""
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,19 @@
+"""Search strategies, looked up by name in `STRATEGIES` (Ray-free: ask/tell over plain values)."""
+
+from __future__ import annotations
+
+from search_spaces.registry import Registry
+from workers.strategies.base import Proposal, Record, Result, Strategy
+
+STRATEGIES: Registry[type[Strategy]] = Registry(
+    "strategy",
+    {
+        "random": "workers.strategies.random_search:RandomStrategy",
+        "nsga2": "workers.strategies.optuna_samplers:NSGA2Strategy",
+        "tpe": "workers.strategies.optuna_samplers:TPEStrategy",
+        "evolution": "workers.strategies.evolution:EvolutionStrategy",
+        "mnasnet_rl": "workers.strategies.mnasnet_rl:MnasNetRLStrategy",
+    },
+)
+
+__all__ = ["STRATEGIES", "Proposal", "Record", "Result", "Strategy"]
