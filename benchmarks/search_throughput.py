@@ -1,0 +1,194 @@
+"""The same search three ways: a plain Optuna loop, this service end to end, one Ray Tune trial per candidate.
+
+Search: MnasNet space, NSGA-II (population 50, seed 0), objectives params, MACs and LUT latency on
+this CPU, ``--candidates`` candidates (2,000 by default) for the ``digits`` task shape (1x8x8, 10
+classes). The latency table is measured once beforehand (not timed) and shared by all three.
+
+1. plain: an in-memory Optuna study, ask -> decode -> cost + LUT -> tell, in this process.
+2. service: ``nas serve`` in a subprocess (its own local Ray), the job submitted over REST; the
+   clock runs from the POST to the final front read back over REST.
+3. tune: ``tune.Tuner`` with ``OptunaSearch`` (NSGA-II), one trial per candidate, the same
+   evaluation inside the trial; ``--tune-trials`` trials (default 40) give its rate.
+
+Prints candidates/second for each and the ratios (goal: service >= 0.5x plain, >= 100x tune).
+
+    .venv/bin/python benchmarks/search_throughput.py [--candidates 2000] [--tune-trials 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import optuna
+
+from evaluators.devices import builtin_device
+from evaluators.latency_lut import LatencyTable
+from search_spaces import get_space
+from store import latency as lut_repo
+from store.session import Database
+from store.settings import Settings
+
+SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}
+POPULATION = 50
+
+
+def metrics_of(space: Any, table: LatencyTable, params: dict[str, Any]) -> tuple[float, float, float]:
+    arch = space.decode(params)
+    ops = space.ops(arch, **SHAPE)
+    cost = sum((op.cost() for op in ops[1:]), ops[0].cost())
+    return float(cost.params), float(cost.macs), table.predict(ops)
+
+
+def prepare_table(home: Path) -> tuple[Settings, LatencyTable]:
+    """Measure (or reuse) the CPU latency table for the task shape in the service's database."""
+    import ray
+
+    from workers.latency import measure_table
+    from workers.ray_runtime import ensure_ray
+
+    settings = Settings(home=home, ray_num_cpus=2)
+    db = Database(settings.db_url)
+    db.migrate()
+    with db.session() as s:
+        table = lut_repo.find_table(s, device="cpu", space="mnasnet", shape=SHAPE)
+    if table is None:
+        ensure_ray(settings)
+        print("measuring the latency table (once, not timed) ...", flush=True)
+        table = measure_table(db, space="mnasnet", device=builtin_device("cpu"), shape=SHAPE, repeats=5)
+        ray.shutdown()
+    db.dispose()
+    return settings, table
+
+
+def run_plain(table: LatencyTable, n: int) -> float:
+    space = get_space("mnasnet")
+    dists = space.distributions()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        directions=["minimize"] * 3, sampler=optuna.samplers.NSGAIISampler(population_size=POPULATION, seed=0)
+    )
+    start = time.perf_counter()
+    for _ in range(n):
+        trial = study.ask(dists)
+        study.tell(trial, metrics_of(space, table, trial.params))
+    return n / (time.perf_counter() - start)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_service(home: Path, n: int) -> float:
+    port = _free_port()
+    env = {**os.environ, "NAS_HOME": str(home), "NAS_PORT": str(port), "NAS_RAY_NUM_CPUS": "2"}
+    nas = Path(sys.executable).with_name("nas")
+    server = subprocess.Popen([str(nas), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            deadline = time.time() + 120
+            while True:
+                try:
+                    if c.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"service did not start: {server.stderr.read().decode()[-2000:]}")
+                time.sleep(0.5)
+            c.headers["X-API-Key"] = (home / "api_key").read_text().strip()
+            spec = {
+                "space": "mnasnet",
+                "dataset": "digits",
+                "device": "cpu",
+                "objectives": [{"metric": "params"}, {"metric": "macs"}, {"metric": "latency_ms"}],
+                "strategy": {"name": "nsga2", "options": {"population_size": POPULATION}},
+                "budget": {"candidates": n},
+                "batch_size": POPULATION,
+                "seed": 0,
+            }
+            start = time.perf_counter()
+            job = c.post("/api/jobs", json=spec).raise_for_status().json()
+            while job["state"] not in ("succeeded", "failed", "cancelled"):
+                time.sleep(0.2)
+                job = c.get(f"/api/jobs/{job['id']}").raise_for_status().json()
+            front = c.get(f"/api/jobs/{job['id']}/front").raise_for_status().json()
+            elapsed = time.perf_counter() - start
+            if job["state"] != "succeeded":
+                raise RuntimeError(f"service job {job['state']}: {job.get('error')}")
+            print(f"  service: {job['evaluated']} evaluated, front of {len(front['members'])}, {elapsed:.1f} s")
+            return job["evaluated"] / elapsed
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def run_tune(table: LatencyTable, n: int) -> float:
+    import ray
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = get_space("mnasnet")
+
+    def trial_fn(config: dict[str, Any], table: LatencyTable) -> None:
+        params, macs, latency = metrics_of(get_space("mnasnet"), table, config)
+        tune.report({"params": params, "macs": macs, "latency_ms": latency})
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False)
+    try:
+        search = OptunaSearch(
+            space=space.distributions(),
+            metric=["params", "macs", "latency_ms"],
+            mode=["min", "min", "min"],
+            sampler=optuna.samplers.NSGAIISampler(population_size=POPULATION, seed=0),
+        )
+        tuner = tune.Tuner(
+            tune.with_parameters(trial_fn, table=table),
+            tune_config=tune.TuneConfig(search_alg=search, num_samples=n, max_concurrent_trials=2),
+            run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="tune-"), verbose=0),
+        )
+        start = time.perf_counter()
+        results = tuner.fit()
+        elapsed = time.perf_counter() - start
+        done = sum(1 for r in results if r.error is None)
+        print(f"  tune: {done} trials in {elapsed:.1f} s")
+        return done / elapsed
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=2000)
+    parser.add_argument("--tune-trials", type=int, default=40)
+    parser.add_argument("--home", type=Path, default=None, help="service home (default: a fresh temp folder)")
+    args = parser.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="nas-bench-"))
+    _, table = prepare_table(home)
+    print(f"latency table {table.id}: {len(table.entries)} operators; {args.candidates} candidates per run")
+
+    plain = run_plain(table, args.candidates)
+    print(f"plain Optuna loop : {plain:8.1f} candidates/s", flush=True)
+    service = run_service(home, args.candidates)
+    print(f"service end to end: {service:8.1f} candidates/s", flush=True)
+    tune_rate = run_tune(table, args.tune_trials)
+    print(f"Ray Tune per trial: {tune_rate:8.2f} candidates/s ({args.tune_trials} trials)", flush=True)
+    print(f"service / plain = {service / plain:.2f}x (goal >= 0.5x)")
+    print(f"service / tune  = {service / tune_rate:.0f}x (goal >= 100x)")
+    print(json.dumps({"plain": plain, "service": service, "tune": tune_rate}))
+
+
+if __name__ == "__main__":
+    main()

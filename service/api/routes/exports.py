@@ -1,0 +1,88 @@
+"""Downloads: a candidate's bundle files (arch.json, safetensors, .pt2, ONNX, standalone .py) and a
+zip of a job's whole front. Bundles are built on first request and then served as files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from search_spaces.errors import NasError
+from service.api.deps import SessionDep, SettingsDep
+from service.exports.bundle import ALL_FILES, build_bundle, zip_front
+from store import jobs as repo
+from store.jobs import NotFoundError
+from store.settings import Settings
+
+router = APIRouter(prefix="/jobs", tags=["downloads"])
+
+MEDIA = {
+    "arch.json": "application/json",
+    "model.py": "text/x-python",
+    "model.onnx": "application/octet-stream",
+    "model.pt2": "application/octet-stream",
+    "model.safetensors": "application/octet-stream",
+}
+
+
+class ExportError(NasError):
+    """The candidate's model cannot be exported in one of the formats."""
+
+
+def _job(session: SessionDep, job_id: str) -> dict[str, Any]:
+    job = repo.get_job(session, job_id)
+    return {"id": job.id, "spec": job.spec}
+
+
+def _candidate(session: SessionDep, job_id: str, seq: int) -> dict[str, Any]:
+    c = repo.get_candidate(session, job_id=job_id, seq=seq)
+    return {"seq": c.seq, "arch_id": c.arch_id, "arch": c.arch, "metrics": c.metrics, "provenance": c.provenance}
+
+
+async def _bundle(settings: Settings, job: dict[str, Any], candidate: dict[str, Any]) -> Any:
+    try:
+        return await run_in_threadpool(
+            build_bundle, settings.artifacts, job=job, candidate=candidate, settings=settings
+        )
+    except (TypeError, RuntimeError, ValueError) as e:
+        raise ExportError(f"cannot export candidate {candidate['seq']}: {e}") from e
+
+
+@router.get("/{job_id}/candidates/{seq}/files")
+async def list_files(job_id: str, seq: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+    """The bundle's files with sizes and sha256 (builds the bundle on first call)."""
+    job, candidate = _job(session, job_id), _candidate(session, job_id, seq)
+    folder = await _bundle(settings, job, candidate)
+    manifest = json.loads((folder / "arch.json").read_text())
+    base = f"/api/jobs/{job_id}/candidates/{seq}/files"
+    files = {name: {**info, "url": f"{base}/{name}"} for name, info in manifest["files"].items()}
+    return {"arch.json": f"{base}/arch.json", "files": files, "weights": manifest["weights"]}
+
+
+@router.get("/{job_id}/candidates/{seq}/files/{name:path}")
+async def download(job_id: str, seq: int, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """One file of the bundle; only the bundle's own file names exist (anything else is a 404)."""
+    if name not in ALL_FILES:
+        raise NotFoundError(f"no file {name!r}; files: {', '.join(ALL_FILES)}")
+    job, candidate = _job(session, job_id), _candidate(session, job_id, seq)
+    folder = await _bundle(settings, job, candidate)
+    filename = f"{job_id}-{seq}-{candidate['arch_id']}-{name}"
+    return FileResponse(folder / name, media_type=MEDIA[name], filename=filename)
+
+
+@router.get("/{job_id}/front.zip")
+async def download_front(job_id: str, session: SessionDep, settings: SettingsDep, limit: int = 50) -> FileResponse:
+    """The bundles of the current front's members (up to ``limit``) in one zip with a manifest."""
+    job = _job(session, job_id)
+    snap = repo.latest_front(session, job_id)
+    if snap is None or not snap.candidate_ids:
+        raise NotFoundError(f"job {job_id} has no front yet")
+    members = [_candidate(session, job_id, seq) for seq in sorted(snap.candidate_ids)[: max(1, limit)]]
+    try:
+        path = await run_in_threadpool(zip_front, settings.artifacts, job=job, candidates=members, settings=settings)
+    except (TypeError, RuntimeError, ValueError) as e:
+        raise ExportError(f"cannot export the front of job {job_id}: {e}") from e
+    return FileResponse(path, media_type="application/zip", filename=f"{job_id}-front.zip")

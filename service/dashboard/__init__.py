@@ -1,0 +1,1 @@
+"""The dashboard: static pages with Plotly charts over the REST API, served by the API itself."""

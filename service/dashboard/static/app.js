@@ -1,0 +1,259 @@
+// NAS service dashboard: plain JavaScript over the REST API (/api/...), Plotly for charts.
+"use strict";
+
+const FINAL = ["succeeded", "failed", "cancelled"];
+const parts = location.pathname.split("/").filter(Boolean); // dashboard, jobs, <id>, candidates, <seq>
+const jobId = parts[2];
+const seq = parts[4];
+const main = document.getElementById("main");
+
+function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function fmt(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number") return esc(value);
+  const a = Math.abs(value);
+  if (a >= 1e9) return (value / 1e9).toFixed(2) + "G";
+  if (a >= 1e6) return (value / 1e6).toFixed(2) + "M";
+  if (a >= 1e4) return (value / 1e3).toFixed(1) + "k";
+  if (Number.isInteger(value)) return String(value);
+  return value.toPrecision(4);
+}
+
+async function api(path) {
+  const r = await fetch("/api" + path);
+  if (!r.ok) {
+    let message = r.statusText;
+    try { const body = await r.json(); message = body.message || body.detail || message; } catch (e) { /* not JSON */ }
+    throw new Error(`${r.status}: ${message}`);
+  }
+  return r.json();
+}
+
+function state(s) { return `<span class="state ${esc(s)}">${esc(s)}</span>`; }
+function bar(p) { return `<span class="bar"><span style="width:${(100 * p).toFixed(1)}%"></span></span> ${(100 * p).toFixed(0)}%`; }
+function crumbs(html) { document.getElementById("crumbs").innerHTML = html; }
+function fail(e) { main.innerHTML = `<p class="error">${esc(e.message || e)}</p>`; }
+function throttle(fn, ms) {
+  let timer = null;
+  return () => { if (!timer) timer = setTimeout(() => { timer = null; fn(); }, ms); };
+}
+
+// ---------------------------------------------------------------- jobs page
+async function jobsPage() {
+  const { data } = await api("/jobs?limit=200");
+  main.innerHTML = `<h1>Search jobs</h1>
+    <table id="jobs"><thead><tr><th>Job</th><th>Space</th><th>Dataset</th><th>State</th><th>Progress</th>
+    <th class="num">Evaluated</th><th class="num">Hypervolume</th><th>Best on front</th><th>Created</th></tr></thead>
+    <tbody>${data.map((j) => `<tr class="clickable" data-id="${esc(j.id)}">
+      <td><a href="/dashboard/jobs/${esc(j.id)}">${esc(j.name || j.id)}</a><div class="muted">${esc(j.id)}</div></td>
+      <td>${esc(j.spec.space)}</td><td>${esc(j.spec.dataset)}</td><td>${state(j.state)}<div class="muted">${esc(j.phase)}</div></td>
+      <td>${bar(j.progress)}</td><td class="num">${j.evaluated}/${j.budget}${j.failed ? ` <span class="error">(${j.failed} failed)</span>` : ""}</td>
+      <td class="num">${fmt(j.hypervolume)}</td>
+      <td>${Object.entries(j.best).map(([k, v]) => `${esc(k)} ${fmt(v)}`).join(", ") || "–"}</td>
+      <td class="muted">${esc(new Date(j.created_at).toLocaleString())}</td></tr>`).join("")}</tbody></table>
+    ${data.length ? "" : '<p class="muted">No jobs yet: submit one with <code>nas submit SPEC.json</code> or POST /api/jobs.</p>'}`;
+  main.querySelectorAll("tr.clickable").forEach((tr) => tr.addEventListener("click", () => { location.href = `/dashboard/jobs/${tr.dataset.id}`; }));
+  if (data.some((j) => !FINAL.includes(j.state))) setTimeout(() => jobsPage().catch(fail), 2000);
+}
+
+// ---------------------------------------------------------------- job page
+async function allCandidates(id) {
+  const out = [];
+  for (let offset = 0; ; offset += 1000) {
+    const page = await api(`/jobs/${id}/candidates?limit=1000&offset=${offset}`);
+    out.push(...page.data);
+    if (out.length >= page.count || page.data.length === 0) return out;
+  }
+}
+
+function hoverText(c) {
+  const metrics = Object.entries(c.metrics).map(([k, v]) => `${k}: ${fmt(v)}`).join("<br>");
+  return `<b>#${c.seq}</b> ${esc(c.arch_id)}<br>${esc(c.summary).slice(0, 160)}<br>${metrics}${c.feasible ? "" : "<br><i>violates a constraint</i>"}`;
+}
+
+const view = { x: null, y: null };
+
+async function jobPage() {
+  crumbs(`/ job <code>${esc(jobId)}</code>`);
+  main.innerHTML = `<div class="card" id="summary"></div>
+    <div class="grid">
+      <div class="card"><div class="controls"><b>Pareto front</b>
+        <label>x <select id="x"></select></label><label>y <select id="y"></select></label>
+        <span class="muted" id="counts"></span></div>
+        <div id="front-plot" style="height:460px"></div></div>
+      <div class="card"><b>Front history</b><div id="history-plot" style="height:220px"></div>
+        <h2>Front members</h2><div id="members" style="max-height:170px;overflow:auto"></div></div>
+    </div>`;
+  const refresh = throttle(() => drawJob().catch(fail), 800);
+  await drawJob();
+  const job = await api(`/jobs/${jobId}`);
+  if (!FINAL.includes(job.state)) {
+    const events = new EventSource(`/api/jobs/${jobId}/events`);
+    const onEvent = (e) => {
+      refresh();
+      const data = JSON.parse(e.data);
+      if (data.kind === "state" && FINAL.includes(data.state)) events.close();
+    };
+    events.addEventListener("progress", onEvent);
+    events.addEventListener("state", onEvent);
+    events.onerror = () => { if (events.readyState === EventSource.CLOSED) refresh(); };
+  }
+}
+
+async function drawJob() {
+  const [job, front, history, cands] = await Promise.all([
+    api(`/jobs/${jobId}`), api(`/jobs/${jobId}/front`), api(`/jobs/${jobId}/front/history`), allCandidates(jobId),
+  ]);
+  document.title = `${job.name || job.id} – NAS service`;
+  const spec = job.spec;
+  document.getElementById("summary").innerHTML = `<h1>${esc(job.name || job.id)} ${state(job.state)}</h1>
+    <div class="kv">
+      <div>progress</div><div>${bar(job.progress)} ${job.evaluated}/${job.budget} evaluated${job.failed ? `, ${job.failed} failed` : ""} <span class="muted">(${esc(job.phase)})</span></div>
+      <div>search</div><div>${esc(spec.space)} on ${esc(spec.dataset)}, device ${esc(spec.device)}, strategy ${esc(spec.strategy.name)}</div>
+      <div>objectives</div><div>${spec.objectives.map((o) => `${esc(o.metric)} (${esc(o.direction)})`).join(", ")}${spec.constraints.length ? `; constraints ${spec.constraints.map(esc).join(", ")}` : ""}</div>
+      <div>hypervolume</div><div>${fmt(front.hypervolume)} <span class="muted">reference ${Object.entries(front.reference_point).map(([k, v]) => `${esc(k)}=${fmt(v)}`).join(", ")}</span></div>
+      ${job.error ? `<div>error</div><div class="error">${esc(job.error)}</div>` : ""}
+      <div>links</div><div><a href="/dashboard/jobs/${esc(jobId)}/candidates">all candidates</a> ·
+        <a href="/api/jobs/${esc(jobId)}/front.zip" id="front-zip">download the front (zip)</a> ·
+        <a href="/api/jobs/${esc(jobId)}/front">front as JSON</a></div>
+    </div>`;
+
+  const ok = cands.filter((c) => c.status === "ok");
+  const metrics = [...new Set([...spec.objectives.map((o) => o.metric), ...ok.flatMap((c) => Object.keys(c.metrics))])];
+  const xs = document.getElementById("x"), ys = document.getElementById("y");
+  if (!view.x) { view.x = metrics[0]; view.y = metrics[1] || metrics[0]; }
+  for (const [sel, key] of [[xs, "x"], [ys, "y"]]) {
+    sel.innerHTML = metrics.map((m) => `<option ${m === view[key] ? "selected" : ""}>${esc(m)}</option>`).join("");
+    sel.onchange = () => { view[key] = sel.value; drawJob().catch(fail); };
+  }
+  const onFront = new Set(front.members.map((m) => m.seq));
+  const groups = {
+    dominated: ok.filter((c) => c.feasible && !onFront.has(c.seq)),
+    infeasible: ok.filter((c) => !c.feasible),
+    front: ok.filter((c) => onFront.has(c.seq)),
+  };
+  const style = {
+    dominated: { color: "rgba(148,163,184,0.55)", size: 6 },
+    infeasible: { color: "rgba(239,68,68,0.35)", size: 6, symbol: "x" },
+    front: { color: "#2563eb", size: 10, line: { color: "#1e3a8a", width: 1 } },
+  };
+  const traces = Object.entries(groups).map(([name, group]) => ({
+    name: `${name} (${group.length})`, type: "scatter", mode: name === "front" ? "markers+lines" : "markers",
+    x: group.map((c) => c.metrics[view.x]), y: group.map((c) => c.metrics[view.y]),
+    customdata: group.map((c) => c.seq), text: group.map(hoverText), hoverinfo: "text", marker: style[name],
+    line: { shape: "hv", width: 1, color: "rgba(37,99,235,0.4)" },
+  }));
+  // sort the front along x so its staircase line reads left to right
+  const f = traces[2];
+  const order = f.x.map((_, i) => i).sort((a, b) => f.x[a] - f.x[b]);
+  for (const k of ["x", "y", "customdata", "text"]) f[k] = order.map((i) => f[k][i]);
+  if (new Set([view.x, view.y]).size < 2 || spec.objectives.length !== 2) f.mode = "markers";
+  const plot = document.getElementById("front-plot");
+  await Plotly.react(plot, traces, {
+    margin: { t: 10, r: 10, b: 45, l: 60 }, xaxis: { title: { text: view.x } }, yaxis: { title: { text: view.y } },
+    legend: { orientation: "h", y: -0.18 }, hovermode: "closest", uirevision: `${view.x}/${view.y}`,
+  }, { displaylogo: false, responsive: true });
+  plot.dataset.frontPoints = String(groups.front.length);
+  plot.dataset.totalPoints = String(ok.length);
+  plot.dataset.state = job.state;
+  if (!plot.dataset.bound) {
+    plot.dataset.bound = "1";
+    plot.on("plotly_click", (ev) => {
+      const point = ev.points[0];
+      if (point && point.customdata !== undefined) location.href = `/dashboard/jobs/${jobId}/candidates/${point.customdata}`;
+    });
+  }
+  document.getElementById("counts").textContent = `${ok.length} evaluated, ${groups.front.length} on the front, ${groups.infeasible.length} infeasible`;
+
+  await Plotly.react(document.getElementById("history-plot"), [{
+    x: history.points.map((p) => p.step), y: history.points.map((p) => p.hypervolume), mode: "lines+markers",
+    name: "hypervolume", line: { color: "#2563eb" },
+  }], { margin: { t: 10, r: 10, b: 40, l: 60 }, xaxis: { title: { text: "evaluations" } }, yaxis: { title: { text: "hypervolume" } } },
+  { displaylogo: false, responsive: true });
+
+  const objs = spec.objectives.map((o) => o.metric);
+  document.getElementById("members").innerHTML = `<table><tr><th>#</th>${objs.map((m) => `<th class="num">${esc(m)}</th>`).join("")}</tr>
+    ${front.members.map((c) => `<tr class="clickable" onclick="location.href='/dashboard/jobs/${esc(jobId)}/candidates/${c.seq}'">
+    <td>${c.seq}</td>${objs.map((m) => `<td class="num">${fmt(c.metrics[m])}</td>`).join("")}</tr>`).join("")}</table>`;
+}
+
+// ---------------------------------------------------------------- candidates page
+const table = { sort: "seq", order: "asc", offset: 0, limit: 50 };
+
+async function candidatesPage() {
+  crumbs(`/ <a href="/dashboard/jobs/${esc(jobId)}">job ${esc(jobId)}</a> / candidates`);
+  const job = await api(`/jobs/${jobId}`);
+  const metrics = [...new Set([...job.spec.objectives.map((o) => o.metric), "params", "macs"])];
+  main.innerHTML = `<h1>Candidates of ${esc(job.name || job.id)}</h1>
+    <div class="card controls" id="filters">
+      <label>status <select id="f-status"><option value="">any</option><option>ok</option><option>failed</option></select></label>
+      <label>feasible <select id="f-feasible"><option value="">any</option><option value="true">yes</option><option value="false">no</option></select></label>
+      ${metrics.map((m) => `<label>${esc(m)} <input size="7" data-min="${esc(m)}" placeholder="min"> – <input size="7" data-max="${esc(m)}" placeholder="max"></label>`).join("")}
+      <button id="apply">Filter</button>
+    </div>
+    <div class="card"><table id="cands"><thead><tr>
+      <th class="sortable" data-sort="seq">#</th><th>status</th>
+      ${metrics.map((m) => `<th class="sortable num" data-sort="${esc(m)}">${esc(m)}</th>`).join("")}<th>architecture</th></tr></thead><tbody></tbody></table>
+      <div class="controls" style="margin-top:8px"><button id="prev">‹ previous</button><span id="page" class="muted"></span><button id="next">next ›</button></div></div>`;
+  main.querySelectorAll("th.sortable").forEach((th) => th.addEventListener("click", () => {
+    table.order = table.sort === th.dataset.sort && table.order === "asc" ? "desc" : "asc";
+    table.sort = th.dataset.sort; table.offset = 0; loadCandidates(metrics).catch(fail);
+  }));
+  document.getElementById("apply").onclick = () => { table.offset = 0; loadCandidates(metrics).catch(fail); };
+  document.getElementById("prev").onclick = () => { table.offset = Math.max(0, table.offset - table.limit); loadCandidates(metrics).catch(fail); };
+  document.getElementById("next").onclick = () => { table.offset += table.limit; loadCandidates(metrics).catch(fail); };
+  await loadCandidates(metrics);
+}
+
+async function loadCandidates(metrics) {
+  const q = new URLSearchParams({ sort: table.sort, order: table.order, limit: table.limit, offset: table.offset });
+  const status = document.getElementById("f-status").value, feasible = document.getElementById("f-feasible").value;
+  if (status) q.set("status", status);
+  if (feasible) q.set("feasible", feasible);
+  for (const m of metrics) {
+    const lo = main.querySelector(`[data-min="${m}"]`).value.trim(), hi = main.querySelector(`[data-max="${m}"]`).value.trim();
+    if (lo || hi) q.append("range", `${m}:${lo}:${hi}`);
+  }
+  const { data, count } = await api(`/jobs/${jobId}/candidates?${q}`);
+  document.querySelector("#cands tbody").innerHTML = data.map((c) => `<tr class="clickable" onclick="location.href='/dashboard/jobs/${esc(jobId)}/candidates/${c.seq}'">
+    <td>${c.seq}</td><td>${c.status === "ok" ? (c.feasible ? "ok" : "infeasible") : `<span class="error" title="${esc(c.error)}">failed</span>`}</td>
+    ${metrics.map((m) => `<td class="num">${fmt(c.metrics[m])}</td>`).join("")}<td class="muted">${esc(c.summary).slice(0, 90)}</td></tr>`).join("");
+  document.getElementById("page").textContent = `${count ? table.offset + 1 : 0}–${Math.min(count, table.offset + table.limit)} of ${count} (sorted by ${table.sort} ${table.order})`;
+  document.getElementById("prev").disabled = table.offset === 0;
+  document.getElementById("next").disabled = table.offset + table.limit >= count;
+}
+
+// ---------------------------------------------------------------- candidate page
+async function candidatePage() {
+  crumbs(`/ <a href="/dashboard/jobs/${esc(jobId)}">job ${esc(jobId)}</a> / <a href="/dashboard/jobs/${esc(jobId)}/candidates">candidates</a> / #${esc(seq)}`);
+  const c = await api(`/jobs/${jobId}/candidates/${seq}`);
+  const base = `/api/jobs/${esc(jobId)}/candidates/${esc(seq)}/files`;
+  const files = [["arch.json", "architecture, metrics, provenance, sha256 of every file"], ["model.safetensors", "weights"],
+    ["model.pt2", "torch.export program"], ["model.onnx", "ONNX (checked in ONNX Runtime)"], ["model.py", "standalone PyTorch definition"]];
+  main.innerHTML = `<h1 id="candidate-title">Candidate #${esc(c.seq)} <code>${esc(c.arch_id)}</code></h1>
+    <div class="grid"><div class="card"><div class="kv">
+      <div>status</div><div>${c.status === "ok" ? (c.feasible ? "ok" : `infeasible (violation ${fmt(c.violation)})`) : `<span class="error">failed: ${esc(c.error)}</span>`}</div>
+      <div>space</div><div>${esc(c.arch.space)} v${esc(c.arch.version)}</div>
+      <div>summary</div><div>${esc(c.summary)}</div>
+      <div>evaluated in</div><div>${fmt(c.seconds)} s</div></div>
+      <h2>Metrics</h2><table><tr><th>metric</th><th class="num">value</th><th>produced by</th></tr>
+      ${Object.entries(c.metrics).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${fmt(v)}</td><td class="muted"><code>${esc(JSON.stringify(c.provenance[k] || {}))}</code></td></tr>`).join("")}</table>
+      <h2>Genome</h2><pre>${esc(JSON.stringify(c.arch, null, 2))}</pre></div>
+    <div class="card"><b>Downloads</b><p class="muted">Files are built on first request (a few seconds).</p>
+      <ul id="downloads">${files.map(([f, what]) => `<li><a href="${base}/${f}" download>${f}</a> <span class="muted">${what}</span></li>`).join("")}</ul>
+      <button id="prepare">Show sizes and checksums</button><div id="file-info"></div></div></div>`;
+  document.getElementById("prepare").onclick = async () => {
+    document.getElementById("file-info").innerHTML = '<p class="muted">Building the bundle…</p>';
+    try {
+      const info = await api(`/jobs/${jobId}/candidates/${seq}/files`);
+      document.getElementById("file-info").innerHTML = `<p>weights: ${esc(info.weights.source)}${info.weights.note ? ` <span class="muted">(${esc(info.weights.note)})</span>` : ""}</p>
+        <table>${Object.entries(info.files).map(([f, d]) => `<tr><td>${esc(f)}</td><td class="num">${fmt(d.bytes)}B</td><td><code>${esc(d.sha256.slice(0, 16))}…</code></td></tr>`).join("")}</table>`;
+    } catch (e) { document.getElementById("file-info").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
+  };
+}
+
+const pages = { jobs: jobsPage, job: jobPage, candidates: candidatesPage, candidate: candidatePage };
+pages[document.body.dataset.page]().catch(fail);
