@@ -16,6 +16,7 @@ SPACES: Registry[type[SearchSpace]] = Registry(
     "search space",
     {
         "mnasnet": "search_spaces.mnasnet:MnasNetSpace",
+        "nasnet": "search_spaces.nasnet:NasNetSpace",
     },
 )
 
