@@ -107,28 +107,60 @@ def walk(builder: Builder[S], macro: Macro, *, num_classes: int, in_channels: in
     outputs: list[S | None]
     number = 0
     if mode == "imagenet":
-        conv = builder.stem(OpSpec("nasnet_stem", in_channels, IMAGENET_STEM_FILTERS * macro.stem, input_size,
-                                   kernel=3, stride=2, attrs=(("pad", "valid"),), name="stem"))  # fmt: skip
+        conv = builder.stem(
+            OpSpec(
+                "nasnet_stem",
+                in_channels,
+                IMAGENET_STEM_FILTERS * macro.stem,
+                input_size,
+                kernel=3,
+                stride=2,
+                attrs=(("pad", "valid"),),
+                name="stem",
+            )
+        )
         outputs = [None, conv]
         for scale in (4, 2):  # two reduction cells with f/4 and f/2 filters
-            out = builder.cell(reduction=True, filters=int(macro.filters / scale), prev=_some(outputs[-1]),
-                               pprev=outputs[-2], number=number, name=f"stem{number}")  # fmt: skip
+            out = builder.cell(
+                reduction=True,
+                filters=int(macro.filters / scale),
+                prev=_some(outputs[-1]),
+                pprev=outputs[-2],
+                number=number,
+                name=f"stem{number}",
+            )
             outputs.append(out)
             number += 1
     else:
-        conv = builder.stem(OpSpec("nasnet_stem", in_channels, macro.filters * macro.stem, input_size, kernel=3,
-                                   attrs=(("pad", "same"),), name="stem"))  # fmt: skip
+        conv = builder.stem(
+            OpSpec(
+                "nasnet_stem",
+                in_channels,
+                macro.filters * macro.stem,
+                input_size,
+                kernel=3,
+                attrs=(("pad", "same"),),
+                name="stem",
+            )
+        )
         outputs = [None, conv]
     filters, n = macro.filters, macro.cells
     for i in range(3 * n):
         if i in (n, 2 * n):
             filters *= 2
-            out = builder.cell(reduction=True, filters=filters, prev=_some(outputs[-1]), pprev=outputs[-2],
-                               number=number, name=f"reduce{i // n}")  # fmt: skip
+            out = builder.cell(
+                reduction=True,
+                filters=filters,
+                prev=_some(outputs[-1]),
+                pprev=outputs[-2],
+                number=number,
+                name=f"reduce{i // n}",
+            )
             outputs.append(out)
             number += 1
-        out = builder.cell(reduction=False, filters=filters, prev=_some(outputs[-1]), pprev=outputs[-2],
-                           number=number, name=f"cell{i}")  # fmt: skip
+        out = builder.cell(
+            reduction=False, filters=filters, prev=_some(outputs[-1]), pprev=outputs[-2], number=number, name=f"cell{i}"
+        )
         outputs.append(out)
         number += 1
     last = _some(outputs[-1])

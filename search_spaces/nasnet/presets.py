@@ -12,10 +12,28 @@ Mobile 4@1056 (``mobile_imagenet_config``: N=6 -> 4, f=44, stem 1) 5,289,978 at 
 
 from __future__ import annotations
 
-NASNET_A_NORMAL = (
-    "add(sep5x5@0,sep3x3@1) add(sep3x3@1,sep5x5@1) add(avg3x3@0,id@1) add(avg3x3@1,avg3x3@1) add(id@0,sep3x3@0) keep=1"
+# Reference used_hiddenstates [1, 0, 0, 0, 0, 0, 0]: h_{i-1} is read and also concatenated (keep=1).
+NASNET_A_NORMAL = " ".join(
+    [
+        "add(sep5x5@0,sep3x3@1)",
+        "add(sep3x3@1,sep5x5@1)",
+        "add(avg3x3@0,id@1)",
+        "add(avg3x3@1,avg3x3@1)",
+        "add(id@0,sep3x3@0)",
+        "keep=1",
+    ]
 )
-NASNET_A_REDUCTION = "add(sep5x5@0,sep7x7@1) add(max3x3@0,sep7x7@1) add(avg3x3@0,sep5x5@1) add(avg3x3@2,id@3) add(max3x3@0,sep3x3@2) keep=3"
+# Reference used_hiddenstates [1, 1, 1, 0, 0, 0, 0]: block 1 is read and also concatenated (keep=3).
+NASNET_A_REDUCTION = " ".join(
+    [
+        "add(sep5x5@0,sep7x7@1)",
+        "add(max3x3@0,sep7x7@1)",
+        "add(avg3x3@0,sep5x5@1)",
+        "add(avg3x3@2,id@3)",
+        "add(max3x3@0,sep3x3@2)",
+        "keep=3",
+    ]
+)
 
 REFERENCES: dict[str, tuple[str, ...]] = {
     "nasnet-a-large": (NASNET_A_NORMAL, NASNET_A_REDUCTION, "N=6 f=168 stem=3"),

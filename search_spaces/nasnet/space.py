@@ -110,7 +110,7 @@ class NasNetSpace(SearchSpace):
                 params[f"{p}{b}_op2"],
                 params[f"{p}{b}_in2"],
                 params[f"{p}{b}_comb"],
-            )  # fmt: skip
+            )
             for b in range(self.num_blocks)
         )
         keep = params[f"{p}_keep"]
