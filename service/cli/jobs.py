@@ -83,7 +83,7 @@ def _summary(job: dict[str, Any], url: str) -> str:
     ]
     if job["error"]:
         lines.append(f"note: {job['error']}")
-    lines.append(f"dashboard: {url}/jobs/{job['id']}   API: {url}/api/jobs/{job['id']}")
+    lines.append(f"dashboard: {url}/dashboard/jobs/{job['id']}   API: {url}/api/jobs/{job['id']}")
     return "\n".join(lines)
 
 

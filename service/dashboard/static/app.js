@@ -130,6 +130,7 @@ async function drawJob() {
     sel.onchange = () => { view[key] = sel.value; drawJob().catch(fail); };
   }
   const onFront = new Set(front.members.map((m) => m.seq));
+  // the front last, so it is drawn on top
   const groups = {
     dominated: ok.filter((c) => c.feasible && !onFront.has(c.seq)),
     infeasible: ok.filter((c) => !c.feasible),

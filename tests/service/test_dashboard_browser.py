@@ -1,0 +1,121 @@
+"""The dashboard in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright
+against a running service with a finished job. Screenshots go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from service.main import create_app
+from store.session import Database
+from store.settings import Settings
+from tests.service.conftest import KEY, spec
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+if CHROMIUM is None and os.environ.get("NAS_REQUIRE_BROWSER") != "1":
+    pytest.skip("no chromium on this machine (apt-get install chromium; CI installs it)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, ray_cluster: None) -> Iterator[str]:
+    """The real app under uvicorn on a free port (Ray is the session's, started in the main thread)."""
+    home = tmp_path_factory.mktemp("browser")
+    db = Database(f"sqlite:///{home / 'nas.db'}")
+    db.migrate()
+    settings = Settings(home=home, database_url=db.url, api_key="test-key", lease_seconds=3, ray_num_cpus=2)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "the service did not start"
+        time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=30)
+    db.dispose()
+
+
+def finished_job(url: str) -> dict:
+    with httpx.Client(base_url=url, headers=KEY, timeout=30) as c:
+        body = spec(name="browser check", budget={"candidates": 48}, batch_size=16)
+        job = c.post("/api/jobs", json=body).raise_for_status().json()
+        deadline = time.time() + 120
+        while job["state"] not in ("succeeded", "failed", "cancelled"):
+            assert time.time() < deadline, job
+            time.sleep(0.3)
+            job = c.get(f"/api/jobs/{job['id']}").json()
+        front = c.get(f"/api/jobs/{job['id']}/front").json()
+        cands = c.get(f"/api/jobs/{job['id']}/candidates", params={"limit": 1000}).json()["data"]
+    return {"job": job, "front": front, "cands": cands}
+
+
+def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    data = finished_job(service)
+    job, front, cands = data["job"], data["front"], data["cands"]
+    assert job["state"] == "succeeded"
+    ok = [c for c in cands if c["status"] == "ok"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(f"{service}/dashboard")
+        row = page.locator(f"tr[data-id='{job['id']}']")
+        row.wait_for()
+        assert "browser check" in row.inner_text() and "succeeded" in row.inner_text()
+
+        page.goto(f"{service}/dashboard/jobs/{job['id']}")
+        plot = page.locator("#front-plot[data-front-points]")
+        plot.wait_for()
+        traces = page.locator("#front-plot .scatterlayer .trace")
+        assert traces.count() == 3  # dominated, infeasible, front (drawn last)
+        front_points = traces.nth(2).locator("path.point")
+        all_points = page.locator("#front-plot .scatterlayer path.point")
+        assert front_points.count() == len(front["members"]) == int(plot.get_attribute("data-front-points"))
+        assert all_points.count() == len(ok) == int(plot.get_attribute("data-total-points"))
+        assert page.locator("#history-plot .scatterlayer path.point").count() >= 1
+        page.screenshot(path=str(ARTIFACTS / "dashboard-job.png"), full_page=True)
+
+        box = front_points.first.bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_url("**/candidates/*", timeout=15_000)
+        seq = int(page.url.rsplit("/", 1)[1])
+        title = page.locator("#candidate-title")
+        title.wait_for()
+        clicked = next(c for c in cands if c["seq"] == seq)
+        assert f"#{seq}" in title.inner_text() and clicked["arch_id"] in title.inner_text()
+        assert page.locator("#downloads a").count() == 5
+        page.screenshot(path=str(ARTIFACTS / "dashboard-candidate.png"), full_page=True)
+
+        page.goto(f"{service}/dashboard/jobs/{job['id']}/candidates")
+        page.locator("#cands tbody tr").first.wait_for()
+        assert page.locator("#cands tbody tr").count() == min(50, len(cands))
+        page.locator("th[data-sort='params']").click()
+        page.wait_for_function("document.querySelector('#page').textContent.includes('params asc')")
+        first = page.locator("#cands tbody tr td:first-child").first.inner_text()
+        smallest = min(ok, key=lambda c: c["metrics"]["params"])
+        assert int(first) == smallest["seq"]
+        browser.close()
+    assert not errors, errors
