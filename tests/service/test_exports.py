@@ -84,9 +84,10 @@ def test_every_format_loads_and_matches(finished, tmp_path: Path) -> None:
     # the standalone definition runs in a fresh interpreter that cannot import this service
     script = (
         "import sys\n"
+        "PACKAGES = {'search_spaces', 'evaluators', 'predictors', 'workers', 'store', 'service'}\n"
         "class Block:  # the service's packages are installed here: make any import of them fail\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in {'search_spaces', 'evaluators', 'predictors', 'workers', 'store', 'service'}:\n"
+        "        if name.split('.')[0] in PACKAGES:\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import model\n"
@@ -102,7 +103,7 @@ def test_every_format_loads_and_matches(finished, tmp_path: Path) -> None:
 
 
 def test_standalone_model_computes_the_same_outputs(finished) -> None:
-    client, job, home = finished
+    client, job, _ = finished
     from service.exports.standalone import load_standalone
 
     seq = client.get(f"/api/jobs/{job['id']}/candidates", params={"limit": 1}).json()["data"][0]["seq"]
