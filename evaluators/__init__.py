@@ -13,6 +13,8 @@ EVALUATORS: Registry[type[Evaluator]] = Registry(
     {
         "cost": "evaluators.cost:CostEvaluator",
         "latency_lut": "evaluators.latency_lut:LatencyLutEvaluator",
+        "supernet": "evaluators.supernet.evaluator:SupernetEvaluator",
+        "train": "evaluators.scratch:TrainEvaluator",
     },
 )
 

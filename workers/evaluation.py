@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from evaluators import EVALUATORS, Task
 from evaluators.datasets import dataset_info
 from search_spaces.errors import NasError
+from store import artifacts as artifact_repo
 from store import latency as lut_repo
 
 if TYPE_CHECKING:
@@ -90,6 +91,44 @@ def _latency_lut(
     return {"task": task, "table": table}
 
 
+def _check_options(name: str, options: dict[str, Any], known: set[str]) -> None:
+    unknown = set(options) - known
+    if unknown:
+        raise NasError(f"evaluators.{name}: unknown options {sorted(unknown)}; known: {', '.join(sorted(known))}")
+
+
+def _supernet(
+    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    """The checkpoint named in ``options["checkpoint"]`` (artifact id or name), else the newest
+    supernet artifact trained for (space, dataset)."""
+    _check_options("supernet", options, {"checkpoint", "recal_images", "val_limit", "batch_size"})
+    rest = {k: v for k, v in options.items() if k != "checkpoint"}
+    with db.session() as s:
+        if "checkpoint" in options:
+            row = artifact_repo.get_artifact(s, str(options["checkpoint"]), kind="supernet")
+        else:
+            row = artifact_repo.latest(s, "supernet", space=spec.space, dataset=spec.dataset)
+    if row is None:
+        raise NasError(
+            f"no trained supernet for {spec.space} on {spec.dataset}; run "
+            f"`nas supernet train --space {spec.space} --dataset {spec.dataset} --epochs E` first"
+        )
+    path = artifact_repo.verify(settings.artifacts, row)
+    data_dirs = [str(d) for d in settings.data_dirs]
+    return {"task": task, "checkpoint": str(path), "artifact_id": row.id, "data_dirs": data_dirs, **rest}
+
+
+def _train(
+    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    known = {"epochs", "train_limit", "val_limit", "batch_size", "lr", "weight_decay", "width", "seed"}
+    _check_options("train", options, known)
+    return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
+
+
 RESOLVERS: dict[str, Callable[..., dict[str, Any]]] = {
     "latency_lut": _latency_lut,
+    "supernet": _supernet,
+    "train": _train,
 }

@@ -1,0 +1,101 @@
+"""The ``train`` evaluator: accuracy of a candidate trained from scratch with a short fixed schedule.
+
+The ground truth the supernet's ranking is checked against, and the final word on finalists.
+Every candidate gets the same seeded initialisation, data order and schedule (SGD with Nesterov
+momentum, cosine learning rate) on the first ``train_limit`` training images, and is scored on
+the validation split. Results are cached by architecture id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from evaluators.base import Evaluator, Task
+from evaluators.datasets import load_split
+from evaluators.supernet.network import scaled_ops
+from evaluators.supernet.training import Schedule, accuracy, train_network
+from search_spaces import get_space
+from search_spaces.errors import NasError
+from search_spaces.ops.modules import Network
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from search_spaces import Architecture
+
+
+class TrainEvaluator(Evaluator):
+    """``accuracy`` on the validation split after training from scratch (``train_seconds`` too)."""
+
+    name: ClassVar[str] = "train"
+
+    def __init__(
+        self,
+        *,
+        task: Task,
+        data_dirs: Sequence[str | Path],
+        epochs: int = 3,
+        train_limit: int | None = 5000,
+        val_limit: int | None = None,
+        batch_size: int = 64,
+        lr: float = 0.05,
+        weight_decay: float = 4e-5,
+        width: float = 1.0,
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        if task.dataset is None:
+            raise NasError("train evaluator: the task names no dataset to train on")
+        try:
+            self.schedule = Schedule(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
+        except ValueError as e:
+            raise NasError(f"train evaluator: {e}") from None
+        if not 0.0 < width <= 1.0:
+            raise NasError(f"train evaluator: width must be in (0, 1], got {width}")
+        if threads:
+            torch.set_num_threads(threads)
+        self.task, self.width, self.seed = task, width, seed
+        self.space = get_space(task.space)
+        dirs = tuple(Path(d) for d in data_dirs)
+        self.train = load_split(task.dataset, "train", data_dirs=dirs, limit=train_limit)
+        self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
+        self.cache: dict[str, dict[str, float]] = {}
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return ("accuracy",)
+
+    def build(self, arch: Architecture) -> nn.Module:
+        """A freshly (and always identically) initialised network of ``arch``."""
+        torch.manual_seed(self.seed)
+        if self.width == 1.0:
+            return self.space.build(arch, **self.task.shape)
+        return Network(scaled_ops(self.space.ops(arch, **self.task.shape), self.width))
+
+    def evaluate_one(self, arch: Architecture) -> dict[str, float]:
+        if arch.arch_id not in self.cache:
+            start = time.perf_counter()
+            model = self.build(arch)
+            loss = train_network(model, self.train, self.schedule, seed=self.seed)
+            acc = accuracy(model, self.val)
+            self.cache[arch.arch_id] = {
+                "accuracy": acc,
+                "train_loss": loss,
+                "train_seconds": time.perf_counter() - start,
+            }
+        return dict(self.cache[arch.arch_id])
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "evaluator": self.name,
+            **self.schedule.as_dict(),
+            "train_images": len(self.train),
+            "val_images": len(self.val),
+            "width": self.width,
+            "seed": self.seed,
+        }

@@ -1,0 +1,62 @@
+"""Supernet checkpoint files: weights plus what they were built for, loadable without pickled code.
+
+A file holds ``{"format", "space", "shape", "width", "state_dict", "info"}`` saved with
+``torch.save`` and read with ``torch.load(weights_only=True)`` (tensors and plain values only, so
+loading a file cannot run code).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evaluators.supernet.network import MnasNetSupernet
+from search_spaces.errors import NasError, UnknownPluginError
+
+FORMAT = "nas-supernet/1"
+SUPERNETS: dict[str, type[MnasNetSupernet]] = {"mnasnet": MnasNetSupernet}
+
+
+def supernet_class(space: str) -> type[MnasNetSupernet]:
+    """The supernet of search space ``space``."""
+    if space not in SUPERNETS:
+        raise UnknownPluginError(f"no supernet for search space {space!r}; supernets exist for: {', '.join(SUPERNETS)}")
+    return SUPERNETS[space]
+
+
+def build_supernet(space: str, *, shape: dict[str, int], width: float = 1.0) -> MnasNetSupernet:
+    return supernet_class(space)(**shape, width=width)
+
+
+def save_supernet(path: Path, net: MnasNetSupernet, *, info: dict[str, Any] | None = None) -> Path:
+    """Write ``net`` (its space, task shape, width and weights) and ``info`` to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "space": net.space.name,
+        "shape": dict(net.shape),
+        "width": float(net.width),
+        "state_dict": net.state_dict(),
+        "info": dict(info or {}),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_supernet(path: Path) -> tuple[MnasNetSupernet, dict[str, Any]]:
+    """The supernet stored at ``path`` (in eval mode) and its info."""
+    if not Path(path).is_file():
+        raise NasError(f"supernet checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise NasError(f"{path}: not a supernet checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise NasError(f"{path}: not a supernet checkpoint (format {FORMAT} expected)")
+    net = build_supernet(payload["space"], shape=payload["shape"], width=payload["width"])
+    net.load_state_dict(payload["state_dict"])
+    return net.eval(), payload["info"]

@@ -1,0 +1,94 @@
+"""The ``supernet`` evaluator: accuracy of a candidate with weights inherited from a trained supernet.
+
+Per candidate: extract the subnet, re-estimate its BatchNorm statistics on a fixed, seeded
+sample of training images (a few hundred), then measure top-1 accuracy on the validation split in
+batches. The checkpoint and the data are loaded once; results are cached by architecture id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from evaluators.base import Evaluator, Task
+from evaluators.datasets import load_split
+from evaluators.supernet.checkpoint import load_supernet
+from evaluators.supernet.training import subnet_accuracy
+from search_spaces.errors import NasError
+
+if TYPE_CHECKING:
+    from search_spaces import Architecture
+
+RECAL_SEED = 7
+
+
+class SupernetEvaluator(Evaluator):
+    """``accuracy`` on the validation split with inherited weights after BatchNorm recalibration."""
+
+    name: ClassVar[str] = "supernet"
+
+    def __init__(
+        self,
+        *,
+        task: Task,
+        checkpoint: str | Path,
+        data_dirs: Sequence[str | Path],
+        artifact_id: str | None = None,
+        recal_images: int = 256,
+        val_limit: int | None = None,
+        batch_size: int = 256,
+        threads: int | None = None,
+    ) -> None:
+        if task.dataset is None:
+            raise NasError("supernet evaluator: the task names no dataset to score on")
+        if recal_images < 1 or batch_size < 1:
+            raise NasError(
+                f"supernet evaluator: recal_images and batch_size must be >= 1, got {recal_images}, {batch_size}"
+            )
+        if threads:
+            torch.set_num_threads(threads)
+        self.task, self.artifact_id, self.batch_size = task, artifact_id, batch_size
+        self.checkpoint = Path(checkpoint)
+        self.net, self.info = load_supernet(self.checkpoint)
+        if self.net.space.name != task.space or self.net.shape != task.shape:
+            raise NasError(
+                f"supernet checkpoint {self.checkpoint.name} was trained for {self.net.space.name} at "
+                f"{self.net.shape}; the task is {task.space} at {task.shape}"
+            )
+        if self.info.get("dataset") not in (None, task.dataset):
+            raise NasError(
+                f"supernet checkpoint {self.checkpoint.name} was trained on {self.info['dataset']!r}, "
+                f"not {task.dataset!r}"
+            )
+        dirs = tuple(Path(d) for d in data_dirs)
+        self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
+        train = load_split(task.dataset, "train", data_dirs=dirs)
+        pick = np.random.default_rng(RECAL_SEED).choice(len(train), size=min(recal_images, len(train)), replace=False)
+        self.recal = train.x[np.sort(pick)]
+        self.cache: dict[str, dict[str, float]] = {}
+        self.computed = 0  # subnets actually evaluated (cache misses)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return ("accuracy",)
+
+    def evaluate_one(self, arch: Architecture) -> dict[str, float]:
+        if arch.arch_id not in self.cache:
+            acc = subnet_accuracy(self.net, arch, recal=self.recal, data=self.val, batch_size=self.batch_size)
+            self.cache[arch.arch_id] = {"accuracy": acc}
+            self.computed += 1
+        return dict(self.cache[arch.arch_id])
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "evaluator": self.name,
+            "artifact_id": self.artifact_id,
+            "checkpoint": self.checkpoint.name,
+            "width": self.net.width,
+            "recal_images": len(self.recal),
+            "val_images": len(self.val),
+        }

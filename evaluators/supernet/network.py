@@ -1,0 +1,299 @@
+"""The MnasNet-space supernet: one network that holds the weights of every architecture of the space.
+
+Layout (see docs/supernet.md): every layer *position* ``b<block>_<layer>`` (layer 0-based, up
+to the block's largest depth) keeps separate weights per ConvOp (``conv``, ``dconv``, ``mb3``,
+``mb6``) and per shortcut (``plain``: no residual; ``res``: the identity or pooled shortcut the
+layer gets), i.e. single-path one-shot choice paths. Each path is one `search_spaces` layer
+built at the position's largest shape (widest input and output, 5x5 kernel, squeeze-excite), so
+a subnet's layer is a slice of it:
+
+* elastic kernel: a 3x3 kernel is the centre of the 5x5 one times a learned 9x9 transform
+  matrix shared by all channels of that conv (Once-for-All, Cai et al. 2020);
+* elastic width: the first ``c`` input / output / expanded / squeeze-excite channels; MBConv's
+  expanded channels are re-sorted by importance (`sort_channels`);
+* elastic depth: a block of ``k`` layers uses its first ``k`` positions.
+
+A subnet's layer runs as the very module `search_spaces` builds for its `OpSpec` (a weightless
+meta-device template) with the sliced tensors plugged in by ``torch.func.functional_call``, and
+`extract` loads the same tensors into ``space.build``'s network: extraction is exact by
+construction. ``width`` < 1 scales every searched width, the stem and the head (for cheap
+experiments on CPUs); at ``width=1`` the subnet is exactly ``space.build(arch)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from search_spaces import Architecture, get_space
+from search_spaces.base import choices_of
+from search_spaces.errors import InvalidArchitectureError
+from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, NUM_BLOCKS, MnasNetSpace
+from search_spaces.ops.modules import Network, SqueezeExcite, build_op, init_weights
+from search_spaces.ops.spec import OpSpec, conv_out
+
+OP_GENES = {v: k for k, v in CONV_OPS.items()}  # (kind, expansion) -> ConvOp gene
+SHORTCUTS = ("plain", "res")
+MAX_KERNEL, MIN_KERNEL = max(KERNELS), min(KERNELS)
+
+
+def scale(c: int, width: float) -> int:
+    """A channel count at width multiplier ``width`` (exact at 1.0)."""
+    return c if width == 1.0 else max(1, round(c * width))
+
+
+def scaled_ops(ops: Sequence[OpSpec], width: float) -> list[OpSpec]:
+    """``ops`` with every channel count scaled, except the network's input and class count.
+
+    A pooled shortcut whose scaled shapes happen to match becomes the identity (what the space's
+    ``poolskip`` means for matching shapes)."""
+    if width == 1.0:
+        return list(ops)
+    out = []
+    for i, op in enumerate(ops):
+        c_in = op.c_in if i == 0 else scale(op.c_in, width)
+        c_out = op.c_out if op.kind == "classifier" else scale(op.c_out, width)
+        skip = op.skip
+        if skip == "pool" and c_in == c_out and op.stride == 1:
+            skip = "id"
+        out.append(replace(op, c_in=c_in, c_out=c_out, skip=skip))
+    return out
+
+
+def largest_arch(space: MnasNetSpace | None = None) -> Architecture:
+    """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals."""
+    return _extreme(space, last=True)
+
+
+def smallest_arch(space: MnasNetSpace | None = None) -> Architecture:
+    """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or skip."""
+    return _extreme(space, last=False)
+
+
+def _extreme(space: MnasNetSpace | None, *, last: bool) -> Architecture:
+    space = space or get_space("mnasnet")  # type: ignore[assignment]
+    fixed = {"op": "mb6" if last else "dconv", "skip": "idskip" if last else "noskip"}
+    params = {}
+    for name, dist in space.distributions().items():
+        field = name.split("_", 1)[1]
+        choices = choices_of(dist)
+        params[name] = fixed.get(field, choices[-1] if last else choices[0])
+    return space.decode(params)
+
+
+class ElasticLayer(nn.Module):
+    """One choice path of one position: a layer built at the position's largest shape plus the
+    kernel transform matrices of its k x k convs (``<conv>_5to3``, identity at init)."""
+
+    def __init__(self, spec: OpSpec) -> None:
+        super().__init__()
+        self.layer = build_op(spec)
+        self.kernel_transforms = nn.ParameterDict()
+        for name, p in self.layer.named_parameters():
+            if p.dim() == 4 and p.shape[-1] > MIN_KERNEL:
+                for k in range(p.shape[-1] - 2, MIN_KERNEL - 1, -2):
+                    self.kernel_transforms[_transform_key(name, k)] = nn.Parameter(torch.eye(k * k))
+        self._slots: dict[str, list[int]] = {}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every parameter and buffer of the full-size layer, by name."""
+        out: dict[str, torch.Tensor] = dict(self.layer.named_parameters())
+        out.update(self.layer.named_buffers())
+        return out
+
+    def active(self, template: nn.Module) -> dict[str, torch.Tensor]:
+        """The slices of this path's tensors that ``template`` (a layer of a subnet) uses, by its names."""
+        full = self.tensors()
+        out = {}
+        for key, t in template.state_dict(keep_vars=True).items():
+            source = self._source_key(template, key)
+            out[key] = self._fit(source, full[source], tuple(t.shape))
+        return out
+
+    def _source_key(self, template: nn.Module, key: str) -> str:
+        """Template key -> full-size key: children of ``body`` align by role (the full layer always
+        has squeeze-excite; a template without it has the later children one place earlier)."""
+        if not key.startswith("body."):
+            return key
+        _, index, rest = key.split(".", 2)
+        return f"body.{self._body_map(template)[int(index)]}.{rest}"
+
+    def _body_map(self, template: nn.Module) -> list[int]:
+        body = template.body  # type: ignore[union-attr]
+        roles = tuple(isinstance(m, SqueezeExcite) for m in body)
+        cache_key = repr(roles)
+        if cache_key not in self._slots:
+            full = [isinstance(m, SqueezeExcite) for m in self.layer.body]  # type: ignore[union-attr]
+            queues = {flag: [i for i, f in enumerate(full) if f == flag] for flag in (True, False)}
+            self._slots[cache_key] = [queues[flag].pop(0) for flag in roles]
+        return self._slots[cache_key]
+
+    def _fit(self, name: str, t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        if t.shape == shape or t.dim() == 0:
+            return t
+        if t.dim() == 4:
+            w = t[: shape[0], : shape[1]]
+            k_full, k = t.shape[-1], shape[-1]
+            for size in range(k_full - 2, k - 1, -2):  # 5 -> 3 (-> ...), each step centre-crop + transform
+                s = (w.shape[-1] - size) // 2
+                w = w[:, :, s : s + size, s : s + size]
+                matrix = self.kernel_transforms[_transform_key(name, size)]
+                w = F.linear(w.reshape(-1, size * size), matrix).reshape(*w.shape[:2], size, size)
+            return w
+        return t[tuple(slice(0, n) for n in shape)]
+
+
+def _transform_key(name: str, k: int) -> str:
+    return f"{name.replace('.', '_')}_{MAX_KERNEL}to{k}"
+
+
+class MnasNetSupernet(nn.Module):
+    """Every architecture of the MnasNet space for one task shape; ``forward(x, arch)`` runs a subnet."""
+
+    def __init__(
+        self, *, in_channels: int = 3, input_size: int = 224, num_classes: int = 1000, width: float = 1.0
+    ) -> None:
+        super().__init__()
+        if not 0.0 < width <= 1.0:
+            raise ValueError(f"width must be in (0, 1], got {width}")
+        self.space: MnasNetSpace = get_space("mnasnet")  # type: ignore[assignment]
+        self.shape = {"in_channels": in_channels, "input_size": input_size, "num_classes": num_classes}
+        self.width = width
+        self.positions = nn.ModuleDict()
+        for position, specs in self._full_specs().items():
+            self.positions[position] = nn.ModuleDict({path: ElasticLayer(s) for path, s in specs.items()})
+        init_weights(self)
+        self._templates: dict[str, nn.Module] = {}
+
+    # -- structure ---------------------------------------------------------------------------------
+    def _full_specs(self) -> dict[str, dict[str, OpSpec]]:
+        """Position -> path -> the largest `OpSpec` the path must hold."""
+        w, space = self.width, self.space
+        reference = self.ops(largest_arch(space))
+        stem, head, classifier = reference[0], reference[-2], reference[-1]
+        out = {"stem": {"fixed": stem}}
+        reaching = {stem.c_out}  # widths that can enter the next block
+        hw = stem.hw_out
+        for b, (_, _, stride) in enumerate(BASE_BLOCKS, start=1):
+            dists = space.distributions()
+            filters = max(scale(c, w) for c in choices_of(dists[f"b{b}_filters"]))
+            depths = choices_of(dists[f"b{b}_layers"])
+            hw_out = conv_out(hw, MAX_KERNEL, stride)
+            for layer in range(max(depths)):
+                c_in, s, size = (max(reaching), stride, hw) if layer == 0 else (filters, 1, hw_out)
+                out[f"b{b}_{layer}"] = {
+                    f"{gene}-{cut}": OpSpec(
+                        kind, c_in, filters, size, kernel=MAX_KERNEL, stride=s, expansion=e, se=0.25
+                    )
+                    for gene, (kind, e) in CONV_OPS.items()
+                    for cut in SHORTCUTS
+                }
+            widths = {scale(c, w) for c in choices_of(dists[f"b{b}_filters"])}
+            reaching = widths | (reaching if min(depths) == 0 else set())
+            hw = hw_out
+        out["head"] = {"fixed": replace(head, c_in=max(reaching), c_out=scale(HEAD_FILTERS, w))}
+        out["classifier"] = {"fixed": classifier}
+        return out
+
+    def ops(self, arch: Architecture) -> list[OpSpec]:
+        """The layers of ``arch`` at this supernet's task shape and width."""
+        if arch.space != self.space.name:
+            raise InvalidArchitectureError(f"space: {arch.space!r} is not {self.space.name!r}")
+        return scaled_ops(self.space.ops(arch, **self.shape), self.width)
+
+    @staticmethod
+    def where(spec: OpSpec) -> tuple[str, str]:
+        """(position, path) that holds the weights of ``spec``."""
+        if spec.name in ("stem", "head", "classifier"):
+            return spec.name, "fixed"
+        block, layer = spec.name[1:].split(".")
+        gene = OP_GENES[(spec.kind, spec.expansion)]
+        return f"b{block}_{int(layer) - 1}", f"{gene}-{'plain' if spec.skip == 'none' else 'res'}"
+
+    def path(self, spec: OpSpec) -> ElasticLayer:
+        position, path = self.where(spec)
+        return self.positions[position][path]  # type: ignore[index,return-value]
+
+    def template(self, spec: OpSpec) -> nn.Module:
+        """The weightless module ``space.build`` makes for ``spec`` (cached, in this supernet's mode)."""
+        key = spec.signature()
+        if key not in self._templates:
+            with torch.device("meta"):
+                self._templates[key] = build_op(spec)
+        module = self._templates[key]
+        if module.training != self.training:
+            module.train(self.training)
+        return module
+
+    def active_state(self, spec: OpSpec) -> dict[str, torch.Tensor]:
+        """The tensors of ``spec``'s layer, sliced (and kernel-transformed) from the supernet's."""
+        return self.path(spec).active(self.template(spec))
+
+    # -- running and extracting subnets ------------------------------------------------------------
+    def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        for spec in self.ops(arch):
+            x = functional_call(self.template(spec), self.active_state(spec), (x,))
+        return x
+
+    def extract(self, arch: Architecture) -> Network:
+        """A standalone network of ``arch`` (the module ``space.build`` makes, scaled by ``width``)
+        holding copies of the inherited weights, in eval mode."""
+        specs = self.ops(arch)
+        with torch.device("meta"):
+            net = Network(specs)
+        state = {}
+        for i, spec in enumerate(specs):
+            for key, t in self.active_state(spec).items():
+                state[f"{i}.{key}"] = t.detach().clone(memory_format=torch.contiguous_format)
+        net.load_state_dict(state, assign=True)
+        return net.eval()
+
+    # -- importance sorting ------------------------------------------------------------------------
+    @torch.no_grad()
+    def sort_channels(self, optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Re-order every MBConv path's expanded channels by importance (L1 norm of the projection
+        weights that read them), so narrower subnets keep the most important ones. The full-size
+        function is unchanged; the optimizer's per-parameter state is permuted along."""
+        for position in self.positions.values():
+            for name, elastic in position.items():  # type: ignore[union-attr]
+                if name.startswith("mb"):
+                    _sort_mbconv(elastic.layer, optimizer)  # type: ignore[union-attr]
+
+
+def _sort_mbconv(layer: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
+    expand, depthwise, se, project = layer.body  # type: ignore[union-attr,misc]
+    importance = project[0].weight.abs().sum(dim=(0, 2, 3))
+    order = torch.argsort(importance, descending=True, stable=True)
+    moves: list[tuple[torch.Tensor, int]] = [
+        (expand[0].weight, 0),
+        (depthwise[0].weight, 0),
+        (project[0].weight, 1),
+        (se.reduce.weight, 1),
+        (se.expand.weight, 0),
+        (se.expand.bias, 0),
+    ]
+    for bn in (expand[1], depthwise[1]):
+        moves += [(bn.weight, 0), (bn.bias, 0), (bn.running_mean, 0), (bn.running_var, 0)]
+    for t, dim in moves:
+        t.copy_(t.index_select(dim, order))
+        state: dict[str, Any] = optimizer.state.get(t, {}) if optimizer is not None else {}
+        for value in state.values():
+            if isinstance(value, torch.Tensor) and value.shape == t.shape:
+                value.copy_(value.index_select(dim, order))
+
+
+__all__ = [
+    "NUM_BLOCKS",
+    "ElasticLayer",
+    "MnasNetSupernet",
+    "largest_arch",
+    "scale",
+    "scaled_ops",
+    "smallest_arch",
+]

@@ -1,0 +1,205 @@
+"""Training pieces: the sandwich rule with in-place distillation, scratch training, BN recalibration.
+
+`SandwichTrainer` trains a supernet one epoch at a time (BigNAS/OFA's sandwich rule: each step
+backpropagates the largest subnet on the labels, then the smallest and ``random_subnets`` random
+ones on the largest's detached predictions; one optimizer step for the sum). Its state is
+checkpointed between epochs; an epoch's shuffling, subnet draws and dropout are seeded by
+``(seed, epoch)``, so a run resumed from a checkpoint continues exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluators.supernet.network import MnasNetSupernet, largest_arch, smallest_arch
+
+if TYPE_CHECKING:
+    from evaluators.datasets import Arrays
+    from search_spaces import Architecture
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """SGD with Nesterov momentum and a per-step cosine learning rate from ``lr`` to 0."""
+
+    epochs: int
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    grad_clip: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def batches(
+    data: Arrays, batch_size: int, order: np.ndarray | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches of ``data`` (in ``order`` when given); the last one may be smaller."""
+    index = np.arange(len(data)) if order is None else order
+    for i in range(0, len(index), batch_size):
+        take = index[i : i + batch_size]
+        yield torch.from_numpy(data.x[take]), torch.from_numpy(data.y[take])
+
+
+def make_optimizer(model: nn.Module, schedule: Schedule) -> torch.optim.SGD:
+    """Weight decay on convolution and linear weights only (not BatchNorm, biases or kernel transforms)."""
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        (plain if p.dim() <= 1 or "kernel_transforms" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=schedule.lr, momentum=schedule.momentum, nesterov=True)
+
+
+def cosine(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Cosine decay of every group's learning rate to 0 over ``total_steps`` steps."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+    )
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a probability distribution (the teacher's softmax)."""
+    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> None:
+    """Reset every BatchNorm's running statistics and re-estimate them (exact average) on ``x``."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    for i in range(0, len(x), batch_size):
+        model(torch.from_numpy(x[i : i + batch_size]))
+    model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: Arrays, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` (put in eval mode) on ``data``."""
+    model.eval()
+    correct = 0
+    for x, y in batches(data, batch_size):
+        correct += int((model(x).argmax(dim=1) == y).sum())
+    return correct / max(1, len(data))
+
+
+def subnet_accuracy(
+    supernet: MnasNetSupernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = 256
+) -> float:
+    """Accuracy of ``arch`` with inherited weights after BatchNorm recalibration on ``recal``."""
+    model = supernet.extract(arch)
+    recalibrate_bn(model, recal, batch_size)
+    return accuracy(model, data, batch_size)
+
+
+def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> float:
+    """Train ``model`` from its current weights on ``data`` with labels; returns the mean last-epoch loss."""
+    torch.manual_seed(seed)
+    optimizer = make_optimizer(model, schedule)
+    steps = schedule.epochs * math.ceil(len(data) / schedule.batch_size)
+    scheduler = cosine(optimizer, steps)
+    model.train()
+    loss_sum, count = 0.0, 0
+    for epoch in range(schedule.epochs):
+        order = np.random.default_rng([seed, epoch]).permutation(len(data))
+        loss_sum, count = 0.0, 0
+        for x, y in batches(data, schedule.batch_size, order):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            loss_sum, count = loss_sum + float(loss.detach()) * len(y), count + len(y)
+    model.eval()
+    return loss_sum / max(1, count)
+
+
+class SandwichTrainer:
+    """Trains a supernet epoch by epoch with the sandwich rule and in-place distillation."""
+
+    def __init__(
+        self, net: MnasNetSupernet, data: Arrays, schedule: Schedule, *, random_subnets: int = 2, seed: int = 0
+    ) -> None:
+        if random_subnets < 0:
+            raise ValueError(f"random_subnets must be >= 0, got {random_subnets}")
+        self.net, self.data, self.schedule = net, data, schedule
+        self.random_subnets, self.seed = random_subnets, seed
+        self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
+        self.optimizer = make_optimizer(net, schedule)
+        self.steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
+        self.scheduler = cosine(self.optimizer, schedule.epochs * self.steps_per_epoch)
+        self.epoch = 0  # epochs completed
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.schedule.epochs
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> float:
+        """One sandwich step; returns the largest subnet's label loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.net(x, self.largest)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        teacher = F.softmax(logits.detach(), dim=1)
+        students = [self.smallest, *(self.net.space.sample(rng) for _ in range(self.random_subnets))]
+        for arch in students:
+            soft_cross_entropy(self.net(x, arch), teacher).backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), self.schedule.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    def train_epoch(self) -> dict[str, float]:
+        """Train the next epoch; returns its mean largest-subnet loss, learning rate and seconds."""
+        if self.done:
+            raise RuntimeError(f"all {self.schedule.epochs} epochs are done")
+        start = time.perf_counter()
+        if self.epoch > 0:
+            self.net.sort_channels(self.optimizer)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        torch.manual_seed(self.seed * 100_003 + self.epoch)
+        order = rng.permutation(len(self.data))
+        lr = self.scheduler.get_last_lr()[0]
+        self.net.train()
+        total, count = 0.0, 0
+        for x, y in batches(self.data, self.schedule.batch_size, order):
+            total, count = total + self.step(x, y, rng) * len(y), count + len(y)
+        self.epoch += 1
+        self.net.eval()
+        return {"loss": total / max(1, count), "lr": lr, "epoch_seconds": time.perf_counter() - start}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
