@@ -87,6 +87,21 @@ class Database:
                 time.sleep(backoff * 2**attempt)
         raise AssertionError("unreachable")
 
+    def wait(self, timeout: float) -> None:
+        """Block until the database answers (a container starting beside us), at most ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                return
+            except OperationalError as e:
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"database at {self.engine.url!r} did not answer within {timeout:g} s: {e.orig}"
+                    ) from e
+                time.sleep(1.0)
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (``alembic upgrade head``)."""
         from alembic import command
