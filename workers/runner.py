@@ -27,7 +27,9 @@ from workers.strategies import Proposal, Record, Result
 if TYPE_CHECKING:
     from store.settings import Settings
 
-STALL_ROUNDS = 25  # rounds in a row without a new architecture before the space counts as exhausted
+# proposals in a row that are all known architectures before the space counts as exhausted (a converged
+# NSGA-II population proposes many duplicates before mutation finds something new; asking is cheap)
+STALL_PROPOSALS = 1000
 
 
 class Front:
@@ -189,8 +191,8 @@ class JobRunner:
                 else:
                     fresh.setdefault(p.arch.arch_id, []).append(p)
             if not fresh:
-                stall += 1
-                if stall >= STALL_ROUNDS:
+                stall += len(proposals)
+                if stall >= STALL_PROPOSALS:
                     return "succeeded", f"search space exhausted after {evaluated} distinct architectures"
                 continue
             stall = 0
