@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -184,6 +185,7 @@ def train_supernet(
                 continue
     load_split(run.dataset, "val", data_dirs=settings.data_dirs, limit=1)  # a missing dataset fails here, clearly
     ensure_ray(settings)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0 (progress is ours)
     storage = settings.artifacts / "ray"
     trainable = tune.with_resources(supernet_trainable, {"cpu": threads})
     _PROGRESS[run.experiment] = progress or (lambda done, total, phase: None)

@@ -1,0 +1,200 @@
+"""Does the supernet rank MnasNet-space candidates like training from scratch does, and how much faster?
+
+Trains a supernet on Fashion-MNIST (digits when Fashion-MNIST is not installed) through the Ray
+Tune trainable, takes ``--archs`` architectures spread over the space (seeded samples at evenly
+spaced MAC quantiles), scores each with the ``supernet`` evaluator (inherited weights, BN
+recalibration) and trains each from scratch with the ``train`` evaluator, both on the same
+validation images. Prints the Kendall tau (and Spearman rho) between the two rankings, the
+supernet's scoring time per candidate, the scratch time per candidate and their ratio.
+
+CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 2,000 training
+images, supernet 10 epochs, scratch 4 epochs, 12 architectures, 1,000 validation images,
+256 recalibration images, one thread.
+
+    .venv/bin/python benchmarks/supernet_ranking.py [--epochs 10] [--scratch-epochs 4] [--archs 12] [--home DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from evaluators.base import Task
+from evaluators.datasets import DatasetNotFoundError, dataset_info, load_split
+from evaluators.scratch import TrainEvaluator
+from evaluators.supernet.evaluator import SupernetEvaluator
+from evaluators.supernet.network import scaled_ops
+from search_spaces import Architecture, get_space
+from search_spaces.ops.spec import total_cost
+from store import artifacts as repo
+from store.session import Database
+from store.settings import Settings
+from workers.supernet_train import SupernetRun, train_supernet
+
+
+def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool: int = 2000) -> list[Architecture]:
+    """``n`` seeded samples of the space at evenly spaced quantiles of their MACs (small to large)."""
+    space = get_space("mnasnet")
+    rng = np.random.default_rng(seed)
+    archs = list({a.arch_id: a for a in (space.sample(rng) for _ in range(pool))}.values())
+    macs = np.array([total_cost(scaled_ops(space.ops(a, **shape), width)).macs for a in archs])
+    order = np.argsort(macs)
+    picks = np.linspace(0, len(order) - 1, n).round().astype(int)
+    return [archs[order[i]] for i in picks]
+
+
+def pick_dataset(name: str, settings: Settings) -> str:
+    try:
+        load_split(name, "val", data_dirs=settings.data_dirs, limit=1)
+        return name
+    except DatasetNotFoundError as e:
+        print(f"{e}\nfalling back to digits")
+        return "digits"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist")
+    parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument("--subset", type=int, default=2000, help="training images (supernet and scratch)")
+    parser.add_argument("--epochs", type=int, default=10, help="supernet epochs")
+    parser.add_argument("--scratch-epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--archs", type=int, default=12)
+    parser.add_argument("--val", type=int, default=1000, help="validation images both scores use")
+    parser.add_argument("--recal", type=int, default=256, help="BN recalibration images per candidate")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    settings = Settings(home=args.home, ray_num_cpus=2)
+    db = Database(settings.db_url)
+    db.migrate()
+    dataset = pick_dataset(args.dataset, settings)
+    info = dataset_info(dataset)
+    task = Task("mnasnet", info.in_channels, info.input_size, info.num_classes, dataset)
+    run = SupernetRun(
+        space="mnasnet",
+        dataset=dataset,
+        epochs=args.epochs,
+        subset=args.subset,
+        width=args.width,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        recal_images=args.recal,
+        val_limit=args.val,
+    )
+    print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
+    start = time.perf_counter()
+    artifact = train_supernet(
+        run, db=db, settings=settings, threads=args.threads, progress=lambda d, t, _: print(f"  epoch {d}/{t}")
+    )
+    wall = time.perf_counter() - start
+    acc = artifact.info["accuracy"]
+    print(
+        f"supernet {artifact.id}: trained in {artifact.info['seconds']:.0f} s (wall {wall:.0f} s); "
+        f"largest val {acc['largest']['val']:.3f} test {acc['largest']['test']:.3f}; "
+        f"smallest val {acc['smallest']['val']:.3f} test {acc['smallest']['test']:.3f}"
+    )
+
+    archs = spread_archs(args.archs, shape=task.shape, width=args.width, seed=args.seed + 1)
+    data_dirs = list(settings.data_dirs)
+    start = time.perf_counter()
+    supernet = SupernetEvaluator(
+        task=task,
+        checkpoint=repo.verify(settings.artifacts, artifact),
+        data_dirs=data_dirs,
+        artifact_id=artifact.id,
+        recal_images=args.recal,
+        val_limit=args.val,
+    )
+    load_s = time.perf_counter() - start
+    scored = supernet.evaluate(archs)
+    scratch = TrainEvaluator(
+        task=task,
+        data_dirs=data_dirs,
+        epochs=args.scratch_epochs,
+        train_limit=args.subset,
+        val_limit=args.val,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        seed=args.seed,
+    )
+    trained = []
+    for i, arch in enumerate(archs):
+        trained.extend(scratch.evaluate([arch]))
+        print(f"  scratch {i + 1}/{len(archs)}: {trained[-1].metrics.get('accuracy', trained[-1].error)}")
+
+    failed = [o.error for o in [*scored, *trained] if not o.ok]
+    if failed:
+        raise SystemExit(f"evaluations failed: {failed}")
+    space = get_space("mnasnet")
+    rows = []
+    print(f"\n{'arch':16} {'MMACs':>7} {'params':>8} {'supernet':>8} {'scratch':>8} {'s/cand':>7} {'scratch s':>9}")
+    for arch, s, t in zip(archs, scored, trained, strict=True):
+        cost = total_cost(scaled_ops(space.ops(arch, **task.shape), args.width))
+        rows.append(
+            {
+                "arch_id": arch.arch_id,
+                "genome": list(arch.genome),
+                "macs": cost.macs,
+                "params": cost.params,
+                "supernet_acc": s.metrics["accuracy"],
+                "scratch_acc": t.metrics["accuracy"],
+                "supernet_s": s.seconds,
+                "scratch_s": t.seconds,
+            }
+        )
+        print(
+            f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {s.metrics['accuracy']:8.3f} "
+            f"{t.metrics['accuracy']:8.3f} {s.seconds:7.2f} {t.seconds:9.1f}"
+        )
+    sup = np.array([r["supernet_acc"] for r in rows])
+    scr = np.array([r["scratch_acc"] for r in rows])
+    tau = float(kendalltau(sup, scr).statistic)
+    rho = float(spearmanr(sup, scr).statistic)
+    per_sup = float(np.mean([r["supernet_s"] for r in rows]))
+    per_scr = float(np.mean([r["scratch_s"] for r in rows]))
+    summary = {
+        "dataset": dataset,
+        "width": args.width,
+        "train_images": args.subset,
+        "supernet_epochs": args.epochs,
+        "scratch_epochs": args.scratch_epochs,
+        "val_images": args.val,
+        "recal_images": args.recal,
+        "supernet_artifact": artifact.id,
+        "supernet_train_seconds": artifact.info["seconds"],
+        "supernet_accuracy": acc,
+        "checkpoint_load_seconds": round(load_s, 2),
+        "kendall_tau": round(tau, 3),
+        "spearman_rho": round(rho, 3),
+        "supernet_seconds_per_candidate": round(per_sup, 3),
+        "scratch_seconds_per_candidate": round(per_scr, 2),
+        "speedup": round(per_scr / per_sup, 1),
+        "candidates": rows,
+    }
+    print(
+        f"\nKendall tau {tau:.3f} (Spearman {rho:.3f}) over {len(rows)} architectures\n"
+        f"supernet {per_sup:.2f} s per candidate (+{load_s:.1f} s once to load), scratch {per_scr:.1f} s "
+        f"per candidate: speed-up {per_scr / per_sup:.0f}x"
+    )
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

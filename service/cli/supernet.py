@@ -1,0 +1,72 @@
+"""``nas supernet train | list``: train a weight-sharing supernet per (space, dataset), list the stored ones."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evaluators.datasets import dataset_info
+from search_spaces import get_space
+from service.cli.app import app
+from service.cli.common import open_db, progress_bar, settings
+from store import artifacts as repo
+
+supernet = typer.Typer(
+    help="Weight-sharing supernets: train one per (space, dataset), list them.", no_args_is_help=True
+)
+app.add_typer(supernet, name="supernet")
+
+
+@supernet.command("train")
+def train_cmd(
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")],
+    space: Annotated[str, typer.Option(help="Search space.")] = "mnasnet",
+    dataset: Annotated[str, typer.Option(help="Dataset (fashion-mnist, digits, cifar10, imagefolder:PATH).")] = (
+        "fashion-mnist"
+    ),
+    subset: Annotated[int | None, typer.Option(min=1, help="Train on the first N training images only.")] = None,
+    width: Annotated[float, typer.Option(help="Width multiplier in (0, 1]; 1 is the space itself.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine decay to 0).")] = 0.05,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    threads: Annotated[int, typer.Option(min=1, help="CPU threads for the training trial.")] = 1,
+    name: Annotated[str | None, typer.Option(help="Artifact name (default: space-dataset-epochs-digest).")] = None,
+) -> None:
+    """Train a supernet through Ray Tune (an interrupted run resumes when started again) and register it."""
+    from workers.supernet_train import SupernetRun, train_supernet
+
+    get_space(space)
+    dataset_info(dataset)
+    run = SupernetRun(
+        space=space, dataset=dataset, epochs=epochs, subset=subset, width=width, batch_size=batch_size, lr=lr, seed=seed
+    )
+    db = open_db()
+    with progress_bar(f"supernet {space}/{dataset}") as update:
+        artifact = train_supernet(run, db=db, settings=settings(), name=name, threads=threads, progress=update)
+    acc = artifact.info["accuracy"]
+    typer.echo(
+        f"supernet {artifact.id} ({artifact.name}): {artifact.info['epochs']} epochs in {artifact.info['seconds']} s; "
+        f"largest val {acc['largest']['val']:.4f} test {acc['largest']['test']:.4f}, "
+        f"smallest val {acc['smallest']['val']:.4f} test {acc['smallest']['test']:.4f}"
+    )
+
+
+@supernet.command("list")
+def list_cmd(
+    space: Annotated[str | None, typer.Option(help="Only this search space.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Only this dataset.")] = None,
+) -> None:
+    """The registered supernet checkpoints, newest first."""
+    filters = {k: v for k, v in (("space", space), ("dataset", dataset)) if v is not None}
+    db = open_db()
+    with db.session() as s:
+        rows = repo.find_artifacts(s, "supernet", **filters)
+    for r in rows:
+        i, acc = r.info, r.info.get("accuracy", {})
+        largest, smallest = acc.get("largest", {}), acc.get("smallest", {})
+        typer.echo(
+            f"{r.id}  {r.name:28} {i.get('space', '?'):8} {i.get('dataset', '?'):14} {i.get('epochs', '?')} ep  "
+            f"width {i.get('width', 1.0)}  {i.get('seconds', '?')} s  largest {largest.get('test', float('nan')):.4f}  "
+            f"smallest {smallest.get('test', float('nan')):.4f} (test)  {r.created_at:%Y-%m-%d %H:%M}"
+        )
