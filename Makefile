@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo stop test lint clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,9 +13,10 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/nas spaces
-	$(BIN)/nas reference mnasnet
-	$(BIN)/nas sample mnasnet --n 3 --seed 0 | $(BIN)/nas describe - --input-size 224
+	$(BIN)/nas demo
+
+stop:
+	$(BIN)/nas stop
 
 lint: setup
 	$(BIN)/ruff check .

@@ -108,6 +108,8 @@ def _follow(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
                                 completed=event["evaluated"],
                                 description=f"searching (hv {event.get('hypervolume', 0):.3g})",
                             )
+                        elif event["kind"] == "phase":
+                            bar.update(task, description=event["phase"][:60])
                         elif event["kind"] == "state":
                             bar.update(task, description=event["state"])
                 break
@@ -118,7 +120,7 @@ def _follow(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
 
 @app.command("submit")
 def submit_cmd(
-    spec: Annotated[Path, typer.Argument(help="Job spec JSON (see examples/).")],
+    spec: Annotated[Path, typer.Argument(help="Job spec JSON (README: job specs).")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow progress until the job ends.")] = False,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Resubmitting with the same key returns the same job.")

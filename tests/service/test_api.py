@@ -30,7 +30,7 @@ def sse(client: TestClient, job_id: str, headers: dict | None = None) -> list[tu
     events = []
     for block in text.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
-        if "data" in fields:
+        if "data" in fields and "id" in fields:  # phase events carry no id
             events.append((int(fields["id"]), json.loads(fields["data"])))
     return events
 

@@ -99,21 +99,26 @@ async def job_events(
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int | None, Query(ge=0, description="Resume after this event id (or send Last-Event-ID).")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Progress as Server-Sent Events (``state`` and ``progress``); ids are resumable."""
+    """Progress as Server-Sent Events: ``state`` and ``progress`` events carry resumable ids;
+    ``phase`` events (what the runner is doing, e.g. measuring a latency table) carry none."""
     try:
         cursor = after if after is not None else int(last_event_id or 0)
     except ValueError:
         raise HTTPException(422, detail="Last-Event-ID must be an integer") from None
 
-    def poll(cursor: int) -> tuple[list[tuple[int, str, dict]], str]:
+    def poll(cursor: int) -> tuple[list[tuple[int, str, dict]], str, str]:
         with db.session() as s:
-            state = repo.get_job(s, job_id).state
+            job = repo.get_job(s, job_id)
             rows = repo.events_after(s, job_id=job_id, after=cursor)
-            return [(r.id, r.kind, r.payload) for r in rows], state
+            return [(r.id, r.kind, r.payload) for r in rows], job.state, job.phase
 
     await run_in_threadpool(poll, cursor)  # 404 before the stream starts
+    phase = None
     while True:
-        rows, state = await run_in_threadpool(poll, cursor)
+        rows, state, now = await run_in_threadpool(poll, cursor)
+        if now != phase:
+            phase = now
+            yield ServerSentEvent(data={"kind": "phase", "phase": phase, "state": state}, event="phase")
         for event_id, kind, payload in rows:
             yield ServerSentEvent(data={"kind": kind, **payload}, event=kind, id=str(event_id))
             cursor = event_id

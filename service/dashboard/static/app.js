@@ -99,6 +99,7 @@ async function jobPage() {
     };
     events.addEventListener("progress", onEvent);
     events.addEventListener("state", onEvent);
+    events.addEventListener("phase", onEvent);
     events.onerror = () => { if (events.readyState === EventSource.CLOSED) refresh(); };
   }
 }
