@@ -1,0 +1,301 @@
+"""Sparse-times-dense matrix multiplication for sparse 1x1 convolutions, on the CPU.
+
+A 1x1 convolution of a batch-1 NCHW input is ``Y (c_out, HW) = W (c_out, c_in) @ X (c_in, HW)``.
+With a sparse ``W`` this is an SpMM; Fast Sparse ConvNets (Elsen et al., CVPR 2020) computes it
+with the dense activations in CHW order, vector loads along HW and, for block sparsity, one
+input row shared by the ``block`` output channels of a block. Backends:
+
+* ``dense``: the masked weight through the ordinary (oneDNN) convolution — the baseline, and what
+  wins at low sparsity;
+* ``csr``: PyTorch's CSR tensor and `torch.sparse.mm` (MKL sparse BLAS on x86 builds);
+* ``block``: a small C++ kernel in the paper's style (output-channel blocks of 1, 2 or 4, tiles of
+  HW accumulated in registers, `at::parallel_for` over tiles and block rows, so it follows
+  `torch.set_num_threads`), compiled once with `torch.utils.cpp_extension.load_inline` into a
+  cache folder and reused by every process; when no compiler is available it is simply absent.
+
+`pick_backend` times the available backends on the layer itself and keeps the fastest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import platform
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("dense", "csr", "block")
+BLOCKS = (1, 2, 4)
+
+_SOURCE = r"""
+#include <ATen/Parallel.h>
+#include <cstring>
+
+// 8 floats: GCC/Clang vector extensions, so one source compiles to AVX, AVX-512 or NEON.
+typedef float v8 __attribute__((vector_size(32)));
+
+// One tile of V x 8 output pixels for the R output channels of row block rb:
+// acc[r] += w[j][r] * x[col[j], p:p+8V] over the row block's nonzero blocks j, held in registers.
+template <int R, int V>
+static inline void tile_vec(const int32_t* col, const float* vals, int32_t j0, int32_t j1, const float* x,
+                            float* y, int64_t hw, int64_t p, int64_t rb) {
+  v8 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = (v8){};
+  for (int32_t j = j0; j < j1; ++j) {
+    const float* xs = x + (int64_t)col[j] * hw + p;
+    const float* w = vals + (int64_t)j * R;
+    v8 xv[V];
+    for (int v = 0; v < V; ++v) std::memcpy(&xv[v], xs + 8 * v, sizeof(v8));
+    for (int r = 0; r < R; ++r) {
+      const v8 wr = (v8){} + w[r];
+      for (int v = 0; v < V; ++v) acc[r][v] += wr * xv[v];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) std::memcpy(y + (rb * R + r) * hw + p + 8 * v, &acc[r][v], sizeof(v8));
+}
+
+// The last n < 8 pixels.
+template <int R>
+static inline void tile_scalar(const int32_t* col, const float* vals, int32_t j0, int32_t j1, const float* x,
+                               float* y, int64_t hw, int64_t p, int64_t n, int64_t rb) {
+  float acc[R][8] = {};
+  for (int32_t j = j0; j < j1; ++j) {
+    const float* xs = x + (int64_t)col[j] * hw + p;
+    const float* w = vals + (int64_t)j * R;
+    for (int r = 0; r < R; ++r)
+      for (int64_t t = 0; t < n; ++t) acc[r][t] += w[r] * xs[t];
+  }
+  for (int r = 0; r < R; ++r)
+    for (int64_t t = 0; t < n; ++t) y[(rb * R + r) * hw + p + t] = acc[r][t];
+}
+
+// Y[nrb * R, hw] = W @ X[:, hw] for one image; W is block-CSR with row blocks of R output channels:
+// rowptr[nrb + 1], col[nnzb] (the input channel of each block), vals[nnzb * R]. Work items are
+// (pixel chunk, row block) pairs, chunk-major, so the threads share nothing and a chunk's inputs
+// stay in cache while every row block consumes them.
+template <int R, int V>
+static void spmm_image(const int32_t* rowptr, const int32_t* col, const float* vals, const float* x, float* y,
+                       int64_t nrb, int64_t hw) {
+  constexpr int64_t T = 8 * V;
+  const int64_t nmain = hw / T, rest = hw - nmain * T, nsingle = rest / 8, tail = rest % 8;
+  const int64_t nchunks = nmain + nsingle + (tail ? 1 : 0);
+  at::parallel_for(0, nchunks * nrb, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t chunk = i / nrb, rb = i % nrb;
+      const int32_t j0 = rowptr[rb], j1 = rowptr[rb + 1];
+      if (chunk < nmain)
+        tile_vec<R, V>(col, vals, j0, j1, x, y, hw, chunk * T, rb);
+      else if (chunk < nmain + nsingle)
+        tile_vec<R, 1>(col, vals, j0, j1, x, y, hw, nmain * T + (chunk - nmain) * 8, rb);
+      else
+        tile_scalar<R>(col, vals, j0, j1, x, y, hw, hw - tail, tail, rb);
+    }
+  });
+}
+
+// x: (N, c_in, hw) contiguous float32 -> (N, nrb * block, hw).
+torch::Tensor spmm(torch::Tensor rowptr, torch::Tensor col, torch::Tensor vals, torch::Tensor x, int64_t block) {
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && x.scalar_type() == torch::kFloat, "x must be (N, C, HW) float32");
+  TORCH_CHECK(rowptr.scalar_type() == torch::kInt && col.scalar_type() == torch::kInt, "indices must be int32");
+  const int64_t batch = x.size(0), c_in = x.size(1), hw = x.size(2), nrb = rowptr.size(0) - 1;
+  auto out = torch::empty({batch, nrb * block, hw}, x.options());
+  const int32_t* rp = rowptr.data_ptr<int32_t>();
+  const int32_t* cl = col.data_ptr<int32_t>();
+  const float* vl = vals.data_ptr<float>();
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* xb = x.data_ptr<float>() + b * c_in * hw;
+    float* yb = out.data_ptr<float>() + b * nrb * block * hw;
+    if (block == 1) spmm_image<1, 8>(rp, cl, vl, xb, yb, nrb, hw);
+    else if (block == 2) spmm_image<2, 4>(rp, cl, vl, xb, yb, nrb, hw);
+    else if (block == 4) spmm_image<4, 2>(rp, cl, vl, xb, yb, nrb, hw);
+    else TORCH_CHECK(false, "block must be 1, 2 or 4, got ", block);
+  }
+  return out;
+}
+"""
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno"]
+
+_lock = threading.Lock()
+_extension: ModuleType | None = None
+_extension_error: str | None = None
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels live: ``$NAS_KERNEL_CACHE``, else ``$NAS_HOME/kernels``, else
+    ``~/.cache/nas/kernels``; one subfolder per (source, flags, torch, CPU), so a folder shared
+    between machines never hands out code built for another CPU."""
+    if root := os.environ.get("NAS_KERNEL_CACHE"):
+        base = Path(root)
+    elif home := os.environ.get("NAS_HOME"):
+        base = Path(home) / "kernels"
+    else:
+        base = Path.home() / ".cache" / "nas" / "kernels"
+    return base / f"spmm_{_build_key()}"
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build_key() -> str:
+    text = "\n".join([_SOURCE, " ".join(_FLAGS), torch.__version__, platform.machine(), _cpu_flags()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def block_extension() -> ModuleType | None:
+    """The compiled block-sparse kernel (built on first use, then loaded from the cache), or
+    None when it cannot be built here (no compiler); the reason is in `extension_error`."""
+    global _extension, _extension_error
+    if _extension is not None or _extension_error is not None:
+        return _extension
+    with _lock:
+        if _extension is None and _extension_error is None:
+            if os.environ.get("NAS_SPARSE_NO_EXTENSION"):
+                _extension_error = "disabled by NAS_SPARSE_NO_EXTENSION"
+                return None
+            from torch.utils.cpp_extension import load_inline
+
+            folder = cache_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                _extension = load_inline(
+                    name=f"nas_spmm_{_build_key()}",
+                    cpp_sources=[_SOURCE],
+                    functions=["spmm"],
+                    extra_cflags=_FLAGS,
+                    build_directory=str(folder),
+                    verbose=False,
+                )
+            except Exception as e:  # no compiler, no ninja, unsupported flags: CSR remains
+                _extension_error = f"{type(e).__name__}: {e}"
+                log.warning("block-sparse kernel unavailable (%s); using torch CSR", _extension_error)
+    return _extension
+
+
+def extension_error() -> str | None:
+    """Why the compiled kernel is unavailable (None when it loaded or was not tried yet)."""
+    return _extension_error
+
+
+@dataclass(frozen=True)
+class BlockCsr:
+    """A (rows, cols) weight as block-CSR with row blocks of ``block`` output channels.
+
+    Rows that do not fill a whole block (``rows % block`` at the end) form a second, unstructured
+    part, as the pruning treats them (see `search_spaces.ops.sparse.block_segments`).
+    """
+
+    rows: int
+    cols: int
+    block: int
+    rowptr: torch.Tensor
+    col: torch.Tensor
+    vals: torch.Tensor
+    tail: BlockCsr | None
+
+    @property
+    def nnz(self) -> int:
+        return int(self.vals.numel()) + (self.tail.nnz if self.tail is not None else 0)
+
+    @classmethod
+    def from_dense(cls, weight: torch.Tensor, keep: torch.Tensor, block: int) -> BlockCsr:
+        """Pack ``weight`` (rows, cols) where ``keep`` is true; a block is stored when any of its
+        entries is kept (the others are stored as zeros)."""
+        rows, cols = weight.shape
+        full = rows - rows % block
+        w = (weight * keep).detach().float()
+        tail = cls.from_dense(weight[full:], keep[full:], 1) if full < rows else None
+        blocks = w[:full].reshape(full // block, block, cols)  # (row block, r, col)
+        present = keep[:full].reshape(full // block, block, cols).any(dim=1)  # (row block, col)
+        counts = present.sum(dim=1)
+        rowptr = torch.zeros(full // block + 1, dtype=torch.int32)
+        rowptr[1:] = torch.cumsum(counts, 0)
+        rb, col = present.nonzero(as_tuple=True)
+        vals = blocks.permute(0, 2, 1)[rb, col].contiguous()  # (nnzb, block)
+        return cls(rows, cols, block, rowptr, col.to(torch.int32).contiguous(), vals.reshape(-1), tail)
+
+    def matmul(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, cols, HW) -> (N, rows, HW)`` through the compiled kernel."""
+        ext = block_extension()
+        if ext is None:
+            raise RuntimeError(f"block-sparse kernel unavailable: {extension_error()}")
+        out = ext.spmm(self.rowptr, self.col, self.vals, x, self.block)
+        if self.tail is None:
+            return out
+        return torch.cat([out, self.tail.matmul(x)], dim=1)
+
+
+@dataclass
+class PackedWeight:
+    """One layer's masked (rows, cols) weight in the sparse formats available here."""
+
+    rows: int
+    cols: int
+    nnz: int
+    csr: torch.Tensor | None
+    block: BlockCsr | None
+
+    def formats(self) -> list[str]:
+        """Sparse backends that can run this layer here."""
+        return [name for name, packed in (("csr", self.csr), ("block", self.block)) if packed is not None]
+
+    def matmul(self, x: torch.Tensor, backend: str) -> torch.Tensor:
+        """``(N, cols, HW) -> (N, rows, HW)`` with the ``csr`` or ``block`` backend."""
+        if backend == "block" and self.block is not None:
+            return self.block.matmul(x)
+        if backend == "csr" and self.csr is not None:
+            if x.shape[0] == 1:
+                return torch.sparse.mm(self.csr, x[0]).unsqueeze(0)
+            return torch.stack([torch.sparse.mm(self.csr, xi) for xi in x])
+        raise ValueError(f"backend: {backend!r} is not available for this layer; available: {self.formats()}")
+
+
+def pack(weight: torch.Tensor, keep: torch.Tensor, block: int) -> PackedWeight:
+    """``weight * keep`` (rows, cols) as torch CSR and, when the kernel is available, block-CSR."""
+    if block not in BLOCKS:
+        raise ValueError(f"block: {block} is not allowed; allowed: {', '.join(map(str, BLOCKS))}")
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we test what we use
+        warnings.simplefilter("ignore", UserWarning)
+        csr = (weight * keep).detach().float().contiguous().to_sparse_csr()
+    packed_block = BlockCsr.from_dense(weight, keep, block) if block_extension() is not None else None
+    rows, cols = weight.shape
+    return PackedWeight(rows, cols, int(csr.values().numel()), csr, packed_block)
+
+
+_choices: dict[tuple, str] = {}
+
+
+def fastest(key: tuple, runs: dict[str, Callable[[], object]], *, repeats: int = 2) -> str:
+    """The name of the fastest of ``runs`` (each timed after a warm-up), measured once per
+    ``key`` and thread count in this process."""
+    key = (*key, torch.get_num_threads())
+    if key not in _choices:
+        best, best_t = "", float("inf")
+        for name, fn in runs.items():
+            fn()
+            start = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            elapsed = time.perf_counter() - start
+            if elapsed < best_t:
+                best, best_t = name, elapsed
+        _choices[key] = best
+    return _choices[key]
