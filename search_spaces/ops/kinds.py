@@ -43,9 +43,5 @@ OP_KINDS: Registry[OpKind] = Registry(
         "mb_depthwise": "search_spaces.ops.sparse:MB_DEPTHWISE",
         "sparse_conv1x1": "search_spaces.ops.sparse:SPARSE_CONV1X1",
         "sparse_classifier": "search_spaces.ops.sparse:SPARSE_CLASSIFIER",
-        "nb201_stem": "search_spaces.nb201.ops:STEM",
-        "nb201_edge": "search_spaces.nb201.ops:EDGE",
-        "nb201_resblock": "search_spaces.nb201.ops:RESBLOCK",
-        "nb201_head": "search_spaces.nb201.ops:HEAD",
     },
 )
