@@ -9,6 +9,7 @@ cluster with ``ray start --address=HEAD:6379 --resources='{"device_cuda": 1}'``.
 from __future__ import annotations
 
 import logging
+import os
 
 import ray
 
@@ -26,5 +27,8 @@ def ensure_ray(settings: Settings) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)
         return
+    # Ray starts workers at niceness 15; evaluators and the latency agent do the real work here,
+    # so they run at normal priority (a busy machine would otherwise starve measurements)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     resources = {DEVICES.get(name).resource: 1.0 for name in settings.local_device_names}
     ray.init(num_cpus=settings.ray_num_cpus, resources=resources, object_store_memory=OBJECT_STORE_BYTES, **common)

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from evaluators.base import Task
 from evaluators.datasets import dataset_info
 from search_spaces import Architecture, get_space
+from search_spaces.registry import Registry
 from service.exports.standalone import standalone_source
 
 SCHEMA_VERSION = 1
@@ -42,10 +44,13 @@ ALL_FILES = ("arch.json", *FILES)
 INIT_SEED = 0
 ONNX_TOLERANCE = 1e-4
 
-# evaluator name -> (provenance of its metric, architecture, model) -> description of the loaded
-# weights, or None when they cannot be inherited. Evaluators that train weights register here.
-WeightSource = Callable[[dict[str, Any], Architecture, nn.Module, Any], dict[str, Any] | None]
-WEIGHT_SOURCES: dict[str, WeightSource] = {}
+# evaluator name -> (what produced a metric, architecture, task, settings) -> (model with the
+# evaluator's weights, description), or None when it has none. Evaluators that hold weights register
+# here (service.exports.weights); every other candidate gets freshly initialised weights, labelled so.
+WeightSource = Callable[[dict[str, Any], Architecture, Task, Any], "tuple[nn.Module, dict[str, Any]] | None"]
+WEIGHT_SOURCES: Registry[WeightSource] = Registry(
+    "weight source", {"supernet": "service.exports.weights:supernet_weights"}
+)
 
 
 def _sha256(path: Path) -> str:
@@ -60,12 +65,14 @@ def bundle_dir(root: Path, job_id: str, seq: int, arch_id: str) -> Path:
     return root / "exports" / job_id / f"{seq}-{arch_id}"
 
 
-def _weights(model: nn.Module, arch: Architecture, provenance: dict[str, Any], settings: Any) -> dict[str, Any]:
+def _model(arch: Architecture, task: Task, provenance: dict[str, Any], settings: Any) -> tuple[nn.Module, dict]:
     for produced in provenance.values():
-        source = WEIGHT_SOURCES.get(produced.get("evaluator", "")) if isinstance(produced, dict) else None
-        if source is not None and (info := source(produced, arch, model, settings)) is not None:
-            return info
-    return {
+        name = produced.get("evaluator", "") if isinstance(produced, dict) else ""
+        if name in WEIGHT_SOURCES and (found := WEIGHT_SOURCES.get(name)(produced, arch, task, settings)) is not None:
+            return found
+    torch.manual_seed(INIT_SEED)
+    model = get_space(arch.space).build(arch, **task.shape)
+    return model, {
         "source": "initialised",
         "seed": INIT_SEED,
         "note": "freshly initialised (He-normal convs, unit BatchNorm): no evaluator trained these weights",
@@ -103,10 +110,8 @@ def build_bundle(
     arch = Architecture.from_dict(candidate["arch"])
     space = get_space(arch.space)
     info = dataset_info(spec["dataset"])
-    shape = {"in_channels": info.in_channels, "input_size": info.input_size, "num_classes": info.num_classes}
-    torch.manual_seed(INIT_SEED)
-    model = space.build(arch, **shape)
-    weights = _weights(model, arch, candidate.get("provenance", {}), settings)
+    task = Task(arch.space, info.in_channels, info.input_size, info.num_classes, spec["dataset"])
+    model, weights = _model(arch, task, candidate.get("provenance", {}), settings)
     model.eval()
     example = torch.randn(
         1, info.in_channels, info.input_size, info.input_size, generator=torch.Generator().manual_seed(0)

@@ -1,0 +1,50 @@
+"""Weight sources for export bundles: a candidate scored by the supernet evaluator is exported with
+the weights it was scored with (the extracted subnet, BatchNorm re-estimated on the same images)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from evaluators.base import Task
+from search_spaces import Architecture
+from store import artifacts
+from store.session import Database
+from store.settings import Settings
+
+
+def supernet_weights(
+    produced: dict[str, Any], arch: Architecture, task: Task, settings: Settings
+) -> tuple[nn.Module, dict[str, Any]] | None:
+    from evaluators.supernet.evaluator import SupernetEvaluator
+    from evaluators.supernet.training import recalibrate_bn
+
+    artifact_id = produced.get("artifact_id")
+    if not artifact_id or settings is None:
+        return None
+    db = Database(settings.db_url)
+    try:
+        with db.session() as s:
+            row = artifacts.get_artifact(s, artifact_id, kind="supernet")
+            path = artifacts.verify(settings.artifacts, row)
+    finally:
+        db.dispose()
+    scorer = SupernetEvaluator(
+        task=task,
+        checkpoint=path,
+        data_dirs=settings.data_dirs,
+        artifact_id=artifact_id,
+        recal_images=int(produced.get("recal_images", 256)),
+        val_limit=1,
+    )
+    model = scorer.net.extract(arch)
+    recalibrate_bn(model, scorer.recal)
+    return model, {
+        "source": "supernet",
+        "artifact_id": artifact_id,
+        "checkpoint": path.name,
+        "width": scorer.net.width,
+        "bn_recalibrated_on": len(scorer.recal),
+        "note": "inherited from the trained supernet, BatchNorm statistics re-estimated as when scored",
+    }
