@@ -34,20 +34,24 @@ from search_spaces.ops.spec import OpSpec
 BACKENDS = ("dense", *kernels.BACKENDS[1:])
 
 
-def block_keep(weight: torch.Tensor, sparsity: float, block: int) -> torch.Tensor:
+def block_keep(weight: torch.Tensor, sparsity: float, block: int, *, keep: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean keep-mask of a (rows, cols) weight pruning exactly `pruned_entries` entries: per part
-    of `block_segments`, the ``round(sparsity * n)`` blocks of least mean magnitude."""
+    of `block_segments`, the ``round(sparsity * n)`` blocks of least mean magnitude. Blocks that
+    ``keep`` (a previous mask) already prunes go first, so pruning never revives a block."""
     rows, cols = weight.shape
-    keep = torch.ones(rows, cols, dtype=torch.bool, device=weight.device)
+    out = torch.ones(rows, cols, dtype=torch.bool, device=weight.device)
     for start, end, b in block_segments(rows, block):
         nrb = (end - start) // b
-        score = weight[start:end].detach().abs().reshape(nrb, b, cols).mean(dim=1).flatten()
+        score = weight[start:end].detach().abs().reshape(nrb, b, cols).mean(dim=1)
+        if keep is not None:
+            score = torch.where(keep[start:end].reshape(nrb, b, cols).any(dim=1), score, -1.0)
+        score = score.flatten()
         k = n_pruned(score.numel(), sparsity)
         if k:
             drop = torch.zeros(score.numel(), dtype=torch.bool, device=weight.device)
             drop[torch.topk(score, k, largest=False, sorted=False).indices] = True
-            keep[start:end] = ~drop.reshape(nrb, 1, cols).expand(nrb, b, cols).reshape(end - start, cols)
-    return keep
+            out[start:end] = ~drop.reshape(nrb, 1, cols).expand(nrb, b, cols).reshape(end - start, cols)
+    return out
 
 
 def _tracing() -> bool:
@@ -85,10 +89,16 @@ class SparseWeight(nn.Module):
 
     @torch.no_grad()
     def prune_to(self, sparsity: float) -> None:
-        """Set the mask to prune ``sparsity`` of the *currently kept* weights' blocks by magnitude
-        (pruned weights count as zero, so a pruned block stays pruned as sparsity rises)."""
-        keep = block_keep(self.masked_weight().reshape(self.rows, self.cols), sparsity, self.block)
-        self.mask.copy_(keep.reshape(self.mask.shape))
+        """Set the mask to prune ``sparsity`` of the weight's blocks by magnitude; blocks pruned
+        already stay pruned (sparsity only rises during training)."""
+        keep = self.mask.reshape(self.rows, self.cols) != 0
+        out = block_keep(self.weight.reshape(self.rows, self.cols), sparsity, self.block, keep=keep)
+        self.mask.copy_(out.reshape(self.mask.shape))
+
+    @torch.no_grad()
+    def reset_mask(self) -> None:
+        """Keep every weight (the start of gradual pruning)."""
+        self.mask.fill_(1.0)
 
     def nonzeros(self) -> int:
         """Weight entries the mask keeps."""
