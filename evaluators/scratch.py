@@ -1,9 +1,11 @@
 """The ``train`` evaluator: accuracy of a candidate trained from scratch with a short fixed schedule.
 
 The ground truth the supernet's ranking is checked against, and the final word on finalists.
-Every candidate gets the same seeded initialisation, data order and schedule (SGD with Nesterov
-momentum, cosine learning rate) on the first ``train_limit`` training images, and is scored on
-the validation split. Results are cached by architecture id.
+Every candidate gets the same seeded initialisation (the space's, with the last BatchNorm of each
+residual layer zeroed), data order and schedule (SGD with Nesterov momentum, cosine learning rate)
+on the first ``train_limit`` training images; its BatchNorm statistics are then re-estimated on
+``recal_images`` of them (as the supernet evaluator does: running averages lag badly after a
+short schedule) and it is scored on the validation split. Results are cached by architecture id.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 
 from evaluators.base import Evaluator, Task
 from evaluators.datasets import load_split
-from evaluators.supernet.network import scaled_ops
-from evaluators.supernet.training import Schedule, accuracy, train_network
+from evaluators.supernet.evaluator import RECAL_SEED
+from evaluators.supernet.network import scaled_ops, zero_init_residuals
+from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_network
 from search_spaces import get_space
 from search_spaces.errors import NasError
 from search_spaces.ops.modules import Network
@@ -47,6 +51,7 @@ class TrainEvaluator(Evaluator):
         weight_decay: float = 4e-5,
         width: float = 1.0,
         seed: int = 0,
+        recal_images: int = 256,
         threads: int | None = None,
     ) -> None:
         if task.dataset is None:
@@ -64,6 +69,8 @@ class TrainEvaluator(Evaluator):
         dirs = tuple(Path(d) for d in data_dirs)
         self.train = load_split(task.dataset, "train", data_dirs=dirs, limit=train_limit)
         self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
+        pick = np.random.default_rng(RECAL_SEED).choice(len(self.train), min(recal_images, len(self.train)), False)
+        self.recal = self.train.x[np.sort(pick)]
         self.cache: dict[str, dict[str, float]] = {}
 
     @property
@@ -74,14 +81,15 @@ class TrainEvaluator(Evaluator):
         """A freshly (and always identically) initialised network of ``arch``."""
         torch.manual_seed(self.seed)
         if self.width == 1.0:
-            return self.space.build(arch, **self.task.shape)
-        return Network(scaled_ops(self.space.ops(arch, **self.task.shape), self.width))
+            return zero_init_residuals(self.space.build(arch, **self.task.shape))
+        return zero_init_residuals(Network(scaled_ops(self.space.ops(arch, **self.task.shape), self.width)))
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         if arch.arch_id not in self.cache:
             start = time.perf_counter()
             model = self.build(arch)
             loss = train_network(model, self.train, self.schedule, seed=self.seed)
+            recalibrate_bn(model, self.recal)
             acc = accuracy(model, self.val)
             self.cache[arch.arch_id] = {
                 "accuracy": acc,
@@ -95,6 +103,7 @@ class TrainEvaluator(Evaluator):
             "evaluator": self.name,
             **self.schedule.as_dict(),
             "train_images": len(self.train),
+            "recal_images": len(self.recal),
             "val_images": len(self.val),
             "width": self.width,
             "seed": self.seed,

@@ -35,7 +35,7 @@ from search_spaces import Architecture, get_space
 from search_spaces.base import choices_of
 from search_spaces.errors import InvalidArchitectureError
 from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, NUM_BLOCKS, MnasNetSpace
-from search_spaces.ops.modules import Network, SqueezeExcite, build_op, init_weights
+from search_spaces.ops.modules import Layer, Network, SqueezeExcite, build_op, init_weights
 from search_spaces.ops.spec import OpSpec, conv_out
 
 OP_GENES = {v: k for k, v in CONV_OPS.items()}  # (kind, expansion) -> ConvOp gene
@@ -64,6 +64,21 @@ def scaled_ops(ops: Sequence[OpSpec], width: float) -> list[OpSpec]:
             skip = "id"
         out.append(replace(op, c_in=c_in, c_out=c_out, skip=skip))
     return out
+
+
+def zero_last_bn(layer: nn.Module) -> None:
+    """Zero the scale of the last BatchNorm in a layer's body, so that a residual layer starts as
+    its shortcut (Goyal et al. 2017; fast early training of deep MBConv stacks)."""
+    norms = [m for m in layer.body.modules() if isinstance(m, nn.BatchNorm2d)]  # type: ignore[union-attr]
+    nn.init.zeros_(norms[-1].weight)
+
+
+def zero_init_residuals(net: nn.Module) -> nn.Module:
+    """`zero_last_bn` on every layer of ``net`` that has a shortcut; returns ``net``."""
+    for m in net.modules():
+        if isinstance(m, Layer) and m.shortcut is not None:
+            zero_last_bn(m)
+    return net
 
 
 def largest_arch(space: MnasNetSpace | None = None) -> Architecture:
@@ -99,22 +114,30 @@ class ElasticLayer(nn.Module):
             if p.dim() == 4 and p.shape[-1] > MIN_KERNEL:
                 for k in range(p.shape[-1] - 2, MIN_KERNEL - 1, -2):
                     self.kernel_transforms[_transform_key(name, k)] = nn.Parameter(torch.eye(k * k))
-        self._slots: dict[str, list[int]] = {}
+        self._plans: dict[str, list[tuple[str, str, tuple[int, ...]]]] = {}
+        self._tensors: dict[str, torch.Tensor] | None = None
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every parameter and buffer of the full-size layer, by name."""
-        out: dict[str, torch.Tensor] = dict(self.layer.named_parameters())
-        out.update(self.layer.named_buffers())
-        return out
+        if self._tensors is None:
+            self._tensors = dict(self.layer.named_parameters())
+            self._tensors.update(self.layer.named_buffers())
+        return self._tensors
 
-    def active(self, template: nn.Module) -> dict[str, torch.Tensor]:
-        """The slices of this path's tensors that ``template`` (a layer of a subnet) uses, by its names."""
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]  # .to()/.double() may replace buffers
+        self._tensors = None
+        return super()._apply(fn, recurse)
+
+    def active(self, template: nn.Module, key: str) -> dict[str, torch.Tensor]:
+        """The slices of this path's tensors that ``template`` (a layer of a subnet, identified by
+        ``key``) uses, by the template's names."""
+        if key not in self._plans:
+            self._plans[key] = [
+                (name, self._source_key(template, name), tuple(t.shape))
+                for name, t in template.state_dict(keep_vars=True).items()
+            ]
         full = self.tensors()
-        out = {}
-        for key, t in template.state_dict(keep_vars=True).items():
-            source = self._source_key(template, key)
-            out[key] = self._fit(source, full[source], tuple(t.shape))
-        return out
+        return {name: self._fit(source, full[source], shape) for name, source, shape in self._plans[key]}
 
     def _source_key(self, template: nn.Module, key: str) -> str:
         """Template key -> full-size key: children of ``body`` align by role (the full layer always
@@ -125,14 +148,10 @@ class ElasticLayer(nn.Module):
         return f"body.{self._body_map(template)[int(index)]}.{rest}"
 
     def _body_map(self, template: nn.Module) -> list[int]:
-        body = template.body  # type: ignore[union-attr]
-        roles = tuple(isinstance(m, SqueezeExcite) for m in body)
-        cache_key = repr(roles)
-        if cache_key not in self._slots:
-            full = [isinstance(m, SqueezeExcite) for m in self.layer.body]  # type: ignore[union-attr]
-            queues = {flag: [i for i, f in enumerate(full) if f == flag] for flag in (True, False)}
-            self._slots[cache_key] = [queues[flag].pop(0) for flag in roles]
-        return self._slots[cache_key]
+        roles = [isinstance(m, SqueezeExcite) for m in template.body]  # type: ignore[union-attr]
+        full = [isinstance(m, SqueezeExcite) for m in self.layer.body]  # type: ignore[union-attr]
+        queues = {flag: [i for i, f in enumerate(full) if f == flag] for flag in (True, False)}
+        return [queues[flag].pop(0) for flag in roles]
 
     def _fit(self, name: str, t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         if t.shape == shape or t.dim() == 0:
@@ -169,6 +188,10 @@ class MnasNetSupernet(nn.Module):
         for position, specs in self._full_specs().items():
             self.positions[position] = nn.ModuleDict({path: ElasticLayer(s) for path, s in specs.items()})
         init_weights(self)
+        for paths in self.positions.values():
+            for name, elastic in paths.items():  # type: ignore[union-attr]
+                if name.endswith("-res"):
+                    zero_last_bn(elastic.layer)  # type: ignore[union-attr]
         self._templates: dict[str, nn.Module] = {}
 
     # -- structure ---------------------------------------------------------------------------------
@@ -233,7 +256,7 @@ class MnasNetSupernet(nn.Module):
 
     def active_state(self, spec: OpSpec) -> dict[str, torch.Tensor]:
         """The tensors of ``spec``'s layer, sliced (and kernel-transformed) from the supernet's."""
-        return self.path(spec).active(self.template(spec))
+        return self.path(spec).active(self.template(spec), spec.signature())
 
     # -- running and extracting subnets ------------------------------------------------------------
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:

@@ -1,0 +1,155 @@
+"""Sandwich training resumes exactly from a checkpoint; the supernet and train evaluators score,
+cache and explain missing data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from evaluators import EVALUATORS, Task
+from evaluators.datasets import DatasetNotFoundError, load_split
+from evaluators.supernet.checkpoint import load_supernet, save_supernet
+from evaluators.supernet.network import MnasNetSupernet, largest_arch, smallest_arch
+from evaluators.supernet.training import SandwichTrainer, Schedule
+from search_spaces import NasError, get_space
+
+SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}
+DIRS = (Path("/usr/share/datasets"),)
+TASK = Task("mnasnet", dataset="digits", **SHAPE)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_trainer(seed: int = 0) -> SandwichTrainer:
+    torch.manual_seed(seed)
+    data = load_split("digits", "train", data_dirs=DIRS, limit=32)
+    net = MnasNetSupernet(**SHAPE, width=0.25)
+    return SandwichTrainer(net, data, Schedule(epochs=2, batch_size=16, lr=0.1), random_subnets=1, seed=seed)
+
+
+def test_resuming_from_a_checkpoint_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = tiny_trainer()
+    initial = {k: v.clone() for k, v in straight.net.state_dict().items()}
+    straight.train_epoch()
+    straight.train_epoch()
+
+    first = tiny_trainer()
+    first.train_epoch()
+    torch.save(first.state_dict(), tmp_path / "state.pt")
+    resumed = tiny_trainer(seed=0)
+    torch.manual_seed(123)  # a fresh process: different global RNG state, different initial weights
+    resumed.net.load_state_dict(MnasNetSupernet(**SHAPE, width=0.25).state_dict())
+    resumed.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert resumed.epoch == 1 and not resumed.done
+    resumed.train_epoch()
+
+    assert resumed.done
+    a, b = straight.net.state_dict(), resumed.net.state_dict()
+    changed = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not changed, changed[:5]
+    initial = tiny_trainer().net.state_dict()
+    assert not torch.equal(
+        initial["positions.b7_0.mb6-res.layer.body.0.0.weight"], a["positions.b7_0.mb6-res.layer.body.0.0.weight"]
+    )  # the largest subnet's paths were trained
+
+
+def checkpoint(tmp_path: Path, *, dataset: str = "digits") -> Path:
+    torch.manual_seed(0)
+    net = MnasNetSupernet(**SHAPE, width=0.25)
+    return save_supernet(tmp_path / "supernet.pt", net, info={"dataset": dataset, "space": "mnasnet"})
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    path = checkpoint(tmp_path)
+    net, info = load_supernet(path)
+    torch.manual_seed(0)
+    again = MnasNetSupernet(**SHAPE, width=0.25).eval()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, largest_arch()), again(x, largest_arch()))
+    assert info == {"dataset": "digits", "space": "mnasnet"} and net.width == 0.25
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(NasError, match="not a supernet checkpoint"):
+        load_supernet(tmp_path / "junk.pt")
+
+
+def test_supernet_evaluator_scores_batches_and_caches_by_arch_id(tmp_path: Path) -> None:
+    path = checkpoint(tmp_path)
+    evaluator = EVALUATORS.get("supernet")(
+        task=TASK, checkpoint=path, data_dirs=DIRS, artifact_id="a1b2", recal_images=64, val_limit=96
+    )
+    space = get_space("mnasnet")
+    a, b = smallest_arch(), space.reference("mnasnet-a1")
+    first = evaluator.evaluate([a, b, a])
+    assert all(o.ok for o in first) and evaluator.computed == 2
+    assert first[0].metrics == first[2].metrics and 0.0 <= first[1].metrics["accuracy"] <= 1.0
+    again = evaluator.evaluate([b])
+    assert again[0].metrics == first[1].metrics and evaluator.computed == 2
+    assert evaluator.provenance() == {
+        "evaluator": "supernet",
+        "artifact_id": "a1b2",
+        "checkpoint": "supernet.pt",
+        "width": 0.25,
+        "recal_images": 64,
+        "val_images": 96,
+    }
+    # the score is the extracted subnet's accuracy after recalibration, the same every time
+    fresh = EVALUATORS.get("supernet")(task=TASK, checkpoint=path, data_dirs=DIRS, recal_images=64, val_limit=96)
+    assert fresh.evaluate([b])[0].metrics == first[1].metrics
+
+
+def test_supernet_evaluator_refuses_a_checkpoint_of_another_task(tmp_path: Path) -> None:
+    path = checkpoint(tmp_path)
+    other = Task("mnasnet", in_channels=1, input_size=28, num_classes=10, dataset="fashion-mnist")
+    with pytest.raises(NasError, match="trained for mnasnet at"):
+        EVALUATORS.get("supernet")(task=other, checkpoint=path, data_dirs=DIRS)
+    with pytest.raises(NasError, match="does not exist"):
+        EVALUATORS.get("supernet")(task=TASK, checkpoint=tmp_path / "nope.pt", data_dirs=DIRS)
+
+
+def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path: Path) -> None:
+    path = checkpoint(tmp_path, dataset="cifar10")
+    cifar = Task("mnasnet", dataset="cifar10", **SHAPE)
+    with pytest.raises(DatasetNotFoundError) as err:
+        EVALUATORS.get("supernet")(task=cifar, checkpoint=path, data_dirs=[tmp_path])
+    assert str(tmp_path / "cifar10") in str(err.value) and "cifar-10-python.tar.gz" in str(err.value)
+    with pytest.raises(DatasetNotFoundError, match="looked in"):
+        EVALUATORS.get("train")(task=cifar, data_dirs=[tmp_path])
+
+
+def test_train_evaluator_is_deterministic_and_cached() -> None:
+    make = EVALUATORS.get("train")
+    options = {"task": TASK, "data_dirs": DIRS, "epochs": 1, "train_limit": 64, "val_limit": 64, "width": 0.25}
+    evaluator = make(**options)
+    arch = smallest_arch()
+    first = evaluator.evaluate([arch])[0]
+    assert first.ok and 0.0 <= first.metrics["accuracy"] <= 1.0 and first.metrics["train_seconds"] > 0
+    cached = evaluator.evaluate([arch])[0]
+    assert cached.metrics == first.metrics and cached.seconds < first.seconds
+    assert make(**options).evaluate([arch])[0].metrics["accuracy"] == first.metrics["accuracy"]
+    assert evaluator.provenance()["epochs"] == 1 and evaluator.provenance()["train_images"] == 64
+    with pytest.raises(NasError, match="epochs must be at least 1"):
+        make(**{**options, "epochs": 0})
+
+
+def test_recalibration_changes_only_statistics() -> None:
+    from evaluators.supernet.training import recalibrate_bn
+
+    net = MnasNetSupernet(**SHAPE, width=0.25).eval()
+    sub = net.extract(largest_arch())
+    weights = {k: v.clone() for k, v in sub.named_parameters()}
+    recalibrate_bn(sub, np.random.default_rng(0).standard_normal((40, 1, 8, 8)).astype(np.float32), batch_size=16)
+    assert not sub.training
+    assert all(torch.equal(weights[k], v) for k, v in sub.named_parameters())
+    bn = sub[1].body[0][1]
+    assert int(bn.num_batches_tracked) == 3 and not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
