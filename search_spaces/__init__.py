@@ -17,6 +17,7 @@ SPACES: Registry[type[SearchSpace]] = Registry(
     {
         "mnasnet": "search_spaces.mnasnet:MnasNetSpace",
         "nasnet": "search_spaces.nasnet:NasNetSpace",
+        "nb201": "search_spaces.nb201:NasBench201Space",
         "sparse": "search_spaces.sparse:SparseMobileNetSpace",
     },
 )
