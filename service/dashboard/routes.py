@@ -7,7 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 STATIC = Path(__file__).with_name("static")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
@@ -15,8 +15,10 @@ PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 router = APIRouter(include_in_schema=False)
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC / name, media_type="text/html", headers={"Cache-Control": "no-cache"})
+def _page(name: str) -> HTMLResponse:
+    """The one page shell; ``app.js`` renders the page named in its body's ``data-page``."""
+    html = (STATIC / "page.html").read_text().replace("{page}", name)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/")
@@ -25,23 +27,23 @@ def home() -> RedirectResponse:
 
 
 @router.get("/dashboard")
-def jobs_page() -> FileResponse:
-    return _page("jobs.html")
+def jobs_page() -> HTMLResponse:
+    return _page("jobs")
 
 
 @router.get("/dashboard/jobs/{job_id}")
-def job_page(job_id: str) -> FileResponse:
-    return _page("job.html")
+def job_page(job_id: str) -> HTMLResponse:
+    return _page("job")
 
 
 @router.get("/dashboard/jobs/{job_id}/candidates")
-def candidates_page(job_id: str) -> FileResponse:
-    return _page("candidates.html")
+def candidates_page(job_id: str) -> HTMLResponse:
+    return _page("candidates")
 
 
 @router.get("/dashboard/jobs/{job_id}/candidates/{seq}")
-def candidate_page(job_id: str, seq: int) -> FileResponse:
-    return _page("candidate.html")
+def candidate_page(job_id: str, seq: int) -> HTMLResponse:
+    return _page("candidate")
 
 
 @router.get("/dashboard/static/plotly.min.js")
