@@ -34,8 +34,8 @@ def scheduled_sparsity(step: int, final: float, *, begin: int, end: int, frequen
         return initial
     if step >= end:
         return final
-    last = begin + (step - begin) // frequency * frequency
-    return final + (initial - final) * (1.0 - (last - begin) / (end - begin)) ** 3
+    done = (step - begin) // frequency * frequency / (end - begin)  # share of the schedule at the last update
+    return initial if done == 0 else final + (initial - final) * (1.0 - done) ** 3
 
 
 @dataclass(frozen=True)
