@@ -8,16 +8,17 @@ validation images. Prints the Kendall tau (and Spearman rho) between the two ran
 supernet's scoring time per candidate, the scratch time per candidate and their ratio.
 
 CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 2,000 training
-images, supernet 10 epochs, scratch 4 epochs, 12 architectures, 1,000 validation images,
-256 recalibration images, one thread.
+images, supernet 8 epochs, scratch 5 epochs, 12 architectures, 500 validation images, 128
+recalibration images, 2,000 test images for the largest/smallest report, one thread.
 
-    .venv/bin/python benchmarks/supernet_ranking.py [--epochs 10] [--scratch-epochs 4] [--archs 12] [--home DIR]
+    .venv/bin/python benchmarks/supernet_ranking.py [--epochs 8] [--scratch-epochs 5] [--archs 12] [--home DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -63,13 +64,14 @@ def main() -> None:
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--subset", type=int, default=2000, help="training images (supernet and scratch)")
-    parser.add_argument("--epochs", type=int, default=10, help="supernet epochs")
-    parser.add_argument("--scratch-epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8, help="supernet epochs")
+    parser.add_argument("--scratch-epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--archs", type=int, default=12)
-    parser.add_argument("--val", type=int, default=1000, help="validation images both scores use")
-    parser.add_argument("--recal", type=int, default=256, help="BN recalibration images per candidate")
+    parser.add_argument("--val", type=int, default=500, help="validation images both scores use")
+    parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")
+    parser.add_argument("--test-limit", type=int, default=2000, help="test images for the largest/smallest report")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))
@@ -94,7 +96,9 @@ def main() -> None:
         seed=args.seed,
         recal_images=args.recal,
         val_limit=args.val,
+        test_limit=args.test_limit,
     )
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
     start = time.perf_counter()
     artifact = train_supernet(
@@ -131,6 +135,7 @@ def main() -> None:
         lr=args.lr,
         width=args.width,
         seed=args.seed,
+        recal_images=args.recal,
     )
     trained = []
     for i, arch in enumerate(archs):
@@ -189,7 +194,7 @@ def main() -> None:
     print(
         f"\nKendall tau {tau:.3f} (Spearman {rho:.3f}) over {len(rows)} architectures\n"
         f"supernet {per_sup:.2f} s per candidate (+{load_s:.1f} s once to load), scratch {per_scr:.1f} s "
-        f"per candidate: speed-up {per_scr / per_sup:.0f}x"
+        f"per candidate: speed-up {per_scr / per_sup:.0f}x (load average at the end {os.getloadavg()[0]:.1f})"
     )
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
