@@ -65,13 +65,21 @@ def stacked_sep_conv(spec: OpSpec) -> nn.Sequential:
     return nn.Sequential(*first, *_sep(spec.c_out, spec.c_out, spec.kernel, 1))
 
 
+class AvgPool(nn.Module):
+    """Average pool over the unpadded pixels only (TF 'SAME'). Functional rather than
+    ``nn.AvgPool2d``, whose repr omits ``count_include_pad``, so that traced exports keep it."""
+
+    def __init__(self, kernel: int, stride: int) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, self.kernel, self.stride, self.kernel // 2, count_include_pad=False)
+
+
 def pool(spec: OpSpec) -> nn.Sequential:
     k, s = spec.kernel, spec.stride
-    layer: nn.Module
-    if spec.attr("pool", "max") == "avg":
-        layer = nn.AvgPool2d(k, s, k // 2, count_include_pad=False)
-    else:
-        layer = nn.MaxPool2d(k, s, k // 2)
+    layer: nn.Module = AvgPool(k, s) if spec.attr("pool", "max") == "avg" else nn.MaxPool2d(k, s, k // 2)
     if spec.c_in == spec.c_out:
         return nn.Sequential(layer)
     return nn.Sequential(layer, _conv(spec.c_in, spec.c_out, 1), nn.BatchNorm2d(spec.c_out))

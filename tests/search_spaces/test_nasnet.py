@@ -146,6 +146,16 @@ def test_layer_list_is_the_built_model() -> None:
         assert params_of(layer) == spec.cost().params, spec.name
 
 
+def test_pools_average_unpadded_pixels_and_networks_trace_with_fx() -> None:
+    avg = build_op(op_spec("avg3x3", 1, 1, 3, 1)).eval()
+    out = avg(torch.arange(9.0).reshape(1, 1, 3, 3))
+    assert out[0, 0, 0, 0].item() == pytest.approx((0 + 1 + 3 + 4) / 4)  # TF 'SAME': padding not counted
+    arch = space.from_genome(with_macro("nasnet-a-mobile", "N=1 f=8 stem=1"))
+    model = space.build(arch, **DIGITS).eval()
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.allclose(torch.fx.symbolic_trace(model)(x), model(x))  # what the standalone export writes out
+
+
 # -- small inputs and training ------------------------------------------------------------------------
 def test_small_inputs_use_the_cifar_stem() -> None:
     arch = space.reference("nasnet-a-cifar")
