@@ -66,11 +66,6 @@ def test_nasnet_a_cifar_has_the_papers_size_and_traces_exactly() -> None:
     assert traced_macs(model, (1, 3, 32, 32)) == cost.macs
 
 
-@pytest.mark.slow
-def test_nasnet_a_large_builds_with_the_reference_count() -> None:
-    assert params_of(space.build(space.reference("nasnet-a-large"), input_size=331)) == 88_753_150
-
-
 @pytest.mark.parametrize(
     ("name", "size", "n", "resolutions", "widths"),
     [
@@ -281,7 +276,7 @@ def test_catalogue_is_exact_enough_and_affordable() -> None:
     signatures = {op.signature() for op in catalogue}
     assert len(signatures) == len(catalogue) < 2000  # a full table is minutes on a CPU, not hours
     rng = np.random.default_rng(99)
-    for _ in range(300):
+    for _ in range(100):  # the conformance suite checks 200 more at 3x32x32
         ops = space.ops(space.sample(rng), **DIGITS)
         assert not [op.signature() for op in ops if op.signature() not in signatures]
     imagenet = {op.signature() for op in space.op_catalogue()}
