@@ -7,11 +7,11 @@ recalibration) and trains each from scratch with the ``train`` evaluator, both o
 validation images. Prints the Kendall tau (and Spearman rho) between the two rankings, the
 supernet's scoring time per candidate, the scratch time per candidate and their ratio.
 
-CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 2,000 training
-images, supernet 8 epochs, scratch 5 epochs, 12 architectures, 500 validation images, 128
-recalibration images, 2,000 test images for the largest/smallest report, one thread.
+CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 1,000 training
+images, supernet 6 epochs, scratch 4 epochs, 12 architectures, 500 validation images, 128
+recalibration images, 1,000 test images for the largest/smallest report, one thread.
 
-    .venv/bin/python benchmarks/supernet_ranking.py [--epochs 8] [--scratch-epochs 5] [--archs 12] [--home DIR]
+    .venv/bin/python benchmarks/supernet_ranking.py [--subset 1000] [--epochs 6] [--scratch-epochs 4] [--home DIR]
 """
 
 from __future__ import annotations
@@ -63,15 +63,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion-mnist")
     parser.add_argument("--width", type=float, default=0.5)
-    parser.add_argument("--subset", type=int, default=2000, help="training images (supernet and scratch)")
-    parser.add_argument("--epochs", type=int, default=8, help="supernet epochs")
-    parser.add_argument("--scratch-epochs", type=int, default=5)
+    parser.add_argument("--subset", type=int, default=1000, help="training images (supernet and scratch)")
+    parser.add_argument("--epochs", type=int, default=6, help="supernet epochs")
+    parser.add_argument("--scratch-epochs", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument("--val", type=int, default=500, help="validation images both scores use")
     parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")
-    parser.add_argument("--test-limit", type=int, default=2000, help="test images for the largest/smallest report")
+    parser.add_argument("--test-limit", type=int, default=1000, help="test images for the largest/smallest report")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))

@@ -214,8 +214,14 @@ def train_supernet(
         result = tuner.fit()[0]
     finally:
         _PROGRESS.pop(run.experiment, None)
-    if result.error is not None or result.checkpoint is None:
-        raise NasError(f"supernet training {run.experiment} failed: {result.error or 'no checkpoint'}")
+    if result.error is not None:
+        raise NasError(f"supernet training {run.experiment} failed: {result.error}")
+    done = int((result.metrics or {}).get("epoch", 0))
+    if result.checkpoint is None or done < run.epochs:
+        raise NasError(
+            f"supernet training {run.experiment} was interrupted after epoch {done} of {run.epochs}; "
+            "run the same command again to resume from the last checkpoint"
+        )
     artifact_id = repo.new_artifact_id()
     target = settings.artifacts / "supernets" / artifact_id / SUPERNET_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
