@@ -1,1 +1,28 @@
-"""predictors layer."""
+"""Surrogates: learn a metric of architectures from measured ones (no torch, no database).
+
+Predictors are looked up by name in `PREDICTORS`; `load_predictor` reads a saved one back.
+"""
+
+from __future__ import annotations
+
+from predictors.base import Prediction, Predictor, PredictorInfo, StalePredictorError, load_predictor, read_info
+from predictors.features import Featurizer
+from search_spaces.registry import Registry
+
+PREDICTORS: Registry[type[Predictor]] = Registry(
+    "predictor",
+    {
+        "xgboost": "predictors.xgboost:XGBoostPredictor",
+    },
+)
+
+__all__ = [
+    "PREDICTORS",
+    "Featurizer",
+    "Prediction",
+    "Predictor",
+    "PredictorInfo",
+    "StalePredictorError",
+    "load_predictor",
+    "read_info",
+]

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from search_spaces.arch import Architecture
@@ -84,6 +85,19 @@ def parse_arch_str(text: str) -> tuple[str, ...]:
     return tuple(genome[e] for e in EDGES)
 
 
+def live_edges(genome: Sequence[str]) -> list[bool]:
+    """Whether each edge lies on a path of non-``none`` edges from node 0 to node 3."""
+    on = [op != "none" for op in genome]
+    reached, reaches = {0}, {3}
+    for (i, j), o in zip(EDGES, on, strict=True):
+        if o and i in reached:
+            reached.add(j)
+    for (i, j), o in reversed(list(zip(EDGES, on, strict=True))):
+        if o and j in reaches:
+            reaches.add(i)
+    return [o and i in reached and j in reaches for (i, j), o in zip(EDGES, on, strict=True)]
+
+
 class NasBench201Space(SearchSpace):
     """The NAS-Bench-201 space; genes ``edge_{from}_{to}`` with the 5 operation names."""
 
@@ -118,6 +132,21 @@ class NasBench201Space(SearchSpace):
 
     def from_arch_str(self, text: str) -> Architecture:
         return self.from_genome(parse_arch_str(text))
+
+    # -- numeric encoding ---------------------------------------------------------------------------
+    def feature_names(self) -> list[str]:
+        """The genes one-hot, then the same for the *live* cell (edges on no path from the input
+        to the output read as ``none``; compilers remove them), then whether the cell is dead."""
+        live = [f"live_{g}={op}" for g in GENES for op in EDGE_OPS]
+        return [*super().feature_names(), *live, "dead_cell"]
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        genome = self.format_genome(self.to_params(arch))
+        live = live_edges(genome)
+        onehot = np.zeros((len(GENES), len(EDGE_OPS)))
+        for e, (op, on) in enumerate(zip(genome, live, strict=True)):
+            onehot[e, EDGE_OPS.index(op if on else "none")] = 1.0
+        return np.concatenate([super().encode(arch), onehot.ravel(), [float(not any(live))]])
 
     def summary(self, arch: Architecture) -> str:
         return to_arch_str(arch.genome)

@@ -1,0 +1,99 @@
+"""Features of an architecture for predictors: the space's encoding plus derived quantities.
+
+Columns: ``space.encode`` (numeric genes as values, categorical genes one-hot), then the exact
+parameter and MAC counts (log10) and the number of layers, then per stage — layers grouped by
+their input resolution, the stages being the resolutions the space's operator catalogue has for
+the task shape — the number of layers, their MACs (log10 of 1 + MACs), mean kernel, mean output
+width and mean expansion. Everything comes from `space.encode`, `space.ops` and the operators'
+torch-free `cost`, so no model is built.
+
+`FEATURES_VERSION` names this recipe; a featurizer's `version` adds the space, its version and a
+digest of the column names and task shape. A predictor stores the version it was trained with
+and is refused when it no longer matches (`StalePredictorError`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from search_spaces import get_space
+
+if TYPE_CHECKING:
+    from search_spaces import Architecture, SearchSpace
+    from search_spaces.ops.spec import Cost, OpSpec
+
+FEATURES_VERSION = "f1"
+STAGE_STATS = ("layers", "log_macs", "kernel", "width", "expansion")
+DEFAULT_SHAPE = {"in_channels": 3, "input_size": 224, "num_classes": 1000}
+
+
+class Featurizer:
+    """Architectures of ``space`` -> feature rows for the task ``shape`` (cached per architecture)."""
+
+    def __init__(self, space: str | SearchSpace, shape: dict[str, int] | None = None) -> None:
+        self.space = get_space(space) if isinstance(space, str) else space
+        self.shape = dict(DEFAULT_SHAPE if shape is None else shape)
+        unknown = set(self.shape) - set(DEFAULT_SHAPE)
+        if unknown:
+            raise ValueError(f"shape: unknown keys {sorted(unknown)}; known: {', '.join(DEFAULT_SHAPE)}")
+        self.stages = sorted({op.hw for op in self.space.op_catalogue(**self.shape)}, reverse=True)
+        self._cache: dict[str, np.ndarray] = {}
+        self._costs: dict[tuple[object, ...], Cost] = {}
+
+    def names(self) -> list[str]:
+        derived = ["log10_params", "log10_macs", "layers"]
+        per_stage = [f"stage{i}_{s}" for i in range(len(self.stages)) for s in STAGE_STATS]
+        return [*self.space.feature_names(), *derived, *per_stage]
+
+    @property
+    def version(self) -> str:
+        """Recipe, space and version, and a digest of the columns and task shape."""
+        text = "\n".join([*self.names(), *(f"{k}={v}" for k, v in sorted(self.shape.items()))])
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        return f"{FEATURES_VERSION}:{self.space.name}@{self.space.version}:{digest}"
+
+    def row(self, arch: Architecture) -> np.ndarray:
+        cached = self._cache.get(arch.arch_id)
+        if cached is None:
+            ops = self.space.ops(arch, **self.shape)
+            cached = np.concatenate([self.space.encode(arch), self._derived(ops)])
+            self._cache[arch.arch_id] = cached
+        return cached
+
+    def transform(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """One row per architecture (shape: len(archs) x len(names()))."""
+        if not archs:
+            return np.zeros((0, len(self.names())))
+        return np.stack([self.row(a) for a in archs])
+
+    def _cost(self, op: OpSpec) -> Cost:
+        key = (op.kind, op.c_in, op.c_out, op.hw, op.kernel, op.stride, op.expansion, op.se, op.skip, op.attrs)
+        cost = self._costs.get(key)
+        if cost is None:
+            cost = self._costs[key] = op.cost()
+        return cost
+
+    def _derived(self, ops: list[OpSpec]) -> np.ndarray:
+        costs = [self._cost(op) for op in ops]
+        params, macs = sum(c.params for c in costs), sum(c.macs for c in costs)
+        out = [math.log10(max(params, 1)), math.log10(max(macs, 1)), float(len(ops))]
+        index = {hw: i for i, hw in enumerate(self.stages)}
+        stats = np.zeros((len(self.stages), len(STAGE_STATS)))
+        groups: dict[int, list[tuple[OpSpec, int]]] = {}
+        for op, cost in zip(ops, costs, strict=True):
+            if op.hw in index:
+                groups.setdefault(index[op.hw], []).append((op, cost.macs))
+        for i, members in groups.items():
+            stats[i] = (
+                len(members),
+                math.log10(1 + sum(m for _, m in members)),
+                float(np.mean([op.kernel for op, _ in members])),
+                float(np.mean([op.c_out for op, _ in members])),
+                float(np.mean([op.expansion for op, _ in members])),
+            )
+        return np.concatenate([np.asarray(out), stats.ravel()])
