@@ -7,6 +7,8 @@ so the same `model.safetensors` state dict loads into either.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import fx, nn
 
@@ -77,16 +79,35 @@ if __name__ == "__main__":
 '''
 
 
+PLAIN = (bool, int, float, str, tuple, type(None))
+
+
+def _settings(module: nn.Module) -> dict[str, object]:
+    """The module's plain public attributes: what its constructor set (``count_include_pad``, ...)."""
+    return {k: v for k, v in vars(module).items() if k[0] != "_" and k != "training" and isinstance(v, PLAIN)}
+
+
 def _leaf_source(module: nn.Module, path: str) -> str:
-    """``nn.Conv2d(3, 32, ...)``, checked to rebuild an equal module."""
+    """``nn.Conv2d(3, 32, ...)``, checked to rebuild a module with the same settings.
+
+    torch's repr omits some constructor arguments (``AvgPool2d`` hides ``count_include_pad``), so
+    every setting the rebuilt module does not reproduce is passed explicitly."""
     cls = type(module)
     if not cls.__module__.startswith("torch.nn.modules"):
         raise TypeError(f"{path}: {cls.__name__} is not a torch.nn module; the model cannot be written standalone")
-    source = f"nn.{cls.__name__}({module.extra_repr()})"
-    rebuilt = eval(source, {"nn": nn})  # our own generated text, from torch's repr
-    if repr(rebuilt) != repr(module):
-        raise TypeError(f"{path}: {cls.__name__} does not round-trip through its repr")
-    return source
+    args = [module.extra_repr()] if module.extra_repr() else []
+    want = _settings(module)
+    accepted = inspect.signature(cls.__init__).parameters
+    for _ in range(2):
+        source = f"nn.{cls.__name__}({', '.join(args)})"
+        got = _settings(eval(source, {"nn": nn}))  # our own generated text, from torch's repr
+        wrong = [k for k in want if got.get(k) != want[k]]
+        if not wrong:
+            return source
+        if any(k not in accepted for k in wrong):
+            break
+        args += [f"{k}={want[k]!r}" for k in wrong]
+    raise TypeError(f"{path}: cannot rebuild {cls.__name__} from its arguments (differs in {wrong})")
 
 
 def standalone_source(model: nn.Module, input_shape: tuple[int, ...], *, title: str) -> str:
