@@ -14,6 +14,9 @@ from store.session import Database
 from store.settings import Settings
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# tests, Ray actors and (on a shared machine) other work compete for 2 cores: OpenMP threads that
+# spin while waiting make two-thread torch ops up to 10x slower under contention
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def postgres_url() -> str | None:
