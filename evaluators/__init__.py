@@ -13,7 +13,9 @@ EVALUATORS: Registry[type[Evaluator]] = Registry(
     {
         "cost": "evaluators.cost:CostEvaluator",
         "latency_lut": "evaluators.latency_lut:LatencyLutEvaluator",
+        "predictor": "evaluators.predicted:PredictorEvaluator",
         "supernet": "evaluators.supernet.evaluator:SupernetEvaluator",
+        "tabular": "evaluators.tabular:TabularEvaluator",
         "train": "evaluators.scratch:TrainEvaluator",
     },
 )

@@ -127,8 +127,72 @@ def _train(
     return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
 
 
+def _served(spec: JobSpec, name: str) -> list[str]:
+    return [m for m, e in spec.evaluator_for().items() if e == name]
+
+
+def _tabular(
+    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    """The table named in ``options["table"]`` (artifact id or name), else the newest one imported
+    for the space; each metric's column from ``options["columns"]`` or picked by device/dataset."""
+    from evaluators.tabular import Column, pick_column, read_meta
+
+    _check_options("tabular", options, {"table", "columns"})
+    with db.session() as s:
+        if "table" in options:
+            row = artifact_repo.get_artifact(s, str(options["table"]), kind="table")
+        else:
+            row = artifact_repo.latest(s, "table", space=spec.space)
+    if row is None:
+        raise NasError(
+            f"no imported table for {spec.space}; run `nas predictor import-table FILE --space {spec.space}`"
+        )
+    path = artifact_repo.verify(settings.artifacts, row)
+    columns = [Column(**c) for c in read_meta(path)["columns"]]
+    explicit = dict(options.get("columns", {}))
+    chosen = {
+        m: explicit.get(m) or pick_column(columns, m, (spec.device, spec.dataset)).name
+        for m in _served(spec, "tabular")
+    }
+    return {"task": task, "table": str(path), "columns": chosen, "table_id": row.id}
+
+
+def _predictor(
+    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    """Per metric the predictor named in ``options["predictors"]``, else the newest one trained for
+    the space, metric and input shape (one labelled with the job's device or dataset first); a
+    stale predictor fails the job here, before any candidate."""
+    from evaluators.predicted import check_predictor
+    from predictors import load_predictor
+
+    _check_options("predictor", options, {"predictors"})
+    refs = dict(options.get("predictors", {}))
+    paths, ids = {}, {}
+    for metric in _served(spec, "predictor"):
+        with db.session() as s:
+            if metric in refs:
+                row = artifact_repo.get_artifact(s, str(refs[metric]), kind="predictor")
+            else:
+                rows = artifact_repo.find_artifacts(s, "predictor", space=spec.space, metric=metric, shape=task.shape)
+                labelled = [r for r in rows if r.info.get("label") in (spec.device, spec.dataset)]
+                row = (labelled or rows or [None])[0]
+        if row is None:
+            raise NasError(
+                f"no trained predictor for {metric} in {spec.space} at {task.shape}; run `nas predictor train "
+                f"--space {spec.space} --metric {metric} ...` first"
+            )
+        path = artifact_repo.verify(settings.artifacts, row)
+        check_predictor(load_predictor(path), task, row.id)  # stale or mismatched: refuse now
+        paths[metric], ids[metric] = str(path), row.id
+    return {"task": task, "predictors": paths, "ids": ids}
+
+
 RESOLVERS: dict[str, Callable[..., dict[str, Any]]] = {
     "latency_lut": _latency_lut,
+    "predictor": _predictor,
     "supernet": _supernet,
+    "tabular": _tabular,
     "train": _train,
 }

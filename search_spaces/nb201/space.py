@@ -13,8 +13,12 @@ block between stages, then BN-ReLU, global pooling and a linear classifier. At C
 
 from __future__ import annotations
 
+import csv
+import gzip
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))  # (from, to)
 GENES: tuple[str, ...] = tuple(f"edge_{i}_{j}" for i, j in EDGES)
 STEM_CHANNELS = 16
+DATA = Path(__file__).parent / "data"
 CELLS_PER_STAGE = 5  # N
 STAGES = 3
 _NODE = re.compile(r"^\|(?:[a-z0-9_]+~\d+\|)+$")
@@ -83,6 +88,16 @@ def parse_arch_str(text: str) -> tuple[str, ...]:
                 )
             genome[edge] = op
     return tuple(genome[e] for e in EDGES)
+
+
+@cache
+def benchmark_index() -> list[str]:
+    """The benchmark's architecture strings in ``arch_index`` order (from the shipped CPU table)."""
+    with gzip.open(DATA / "nb201_cpu.csv.gz", "rt", newline="") as f:
+        rows = sorted((int(r["arch_index"]), r["arch_str"]) for r in csv.DictReader(f))
+    if [i for i, _ in rows] != list(range(len(rows))):
+        raise InvalidArchitectureError(f"{DATA / 'nb201_cpu.csv.gz'} does not hold the benchmark's indices 0..15624")
+    return [s for _, s in rows]
 
 
 def live_edges(genome: Sequence[str]) -> list[bool]:
@@ -147,6 +162,13 @@ class NasBench201Space(SearchSpace):
         for e, (op, on) in enumerate(zip(genome, live, strict=True)):
             onehot[e, EDGE_OPS.index(op if on else "none")] = 1.0
         return np.concatenate([super().encode(arch), onehot.ravel(), [float(not any(live))]])
+
+    def from_index(self, index: int) -> Architecture:
+        """The architecture with the benchmark's ``arch_index`` (the order of its released files)."""
+        strings = benchmark_index()
+        if not 0 <= index < len(strings):
+            raise InvalidArchitectureError(f"arch_index {index} is out of range; allowed: 0..{len(strings) - 1}")
+        return self.from_arch_str(strings[index])
 
     def summary(self, arch: Architecture) -> str:
         return to_arch_str(arch.genome)
