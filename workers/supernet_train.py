@@ -186,6 +186,7 @@ def train_supernet(
     load_split(run.dataset, "val", data_dirs=settings.data_dirs, limit=1)  # a missing dataset fails here, clearly
     ensure_ray(settings)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0 (progress is ours)
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # one checkpoint/epoch
     storage = settings.artifacts / "ray"
     trainable = tune.with_resources(supernet_trainable, {"cpu": threads})
     _PROGRESS[run.experiment] = progress or (lambda done, total, phase: None)
