@@ -11,7 +11,7 @@ short schedule) and it is scored on the validation split. Results are cached by 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,7 +22,7 @@ from evaluators.base import Evaluator, Task
 from evaluators.datasets import load_split
 from evaluators.supernet.evaluator import RECAL_SEED
 from evaluators.supernet.network import scaled_ops, zero_init_residuals
-from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_network
+from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_epochs
 from search_spaces import get_space
 from search_spaces.errors import NasError
 from search_spaces.ops.modules import Network
@@ -84,18 +84,23 @@ class TrainEvaluator(Evaluator):
             return zero_init_residuals(self.space.build(arch, **self.task.shape))
         return zero_init_residuals(Network(scaled_ops(self.space.ops(arch, **self.task.shape), self.width)))
 
+    def epochs(self, arch: Architecture, *, score_every_epoch: bool = False) -> Iterator[dict[str, float]]:
+        """Train ``arch`` from scratch, yielding after each epoch its ``epoch``, ``train_loss``,
+        ``train_seconds`` and (after the last epoch, or every epoch when asked) its ``accuracy``."""
+        start = time.perf_counter()
+        model = self.build(arch)
+        for epoch, loss in enumerate(train_epochs(model, self.train, self.schedule, seed=self.seed), start=1):
+            metrics = {"epoch": float(epoch), "train_loss": loss}
+            if score_every_epoch or epoch == self.schedule.epochs:
+                recalibrate_bn(model, self.recal)
+                metrics["accuracy"] = accuracy(model, self.val)
+            metrics["train_seconds"] = time.perf_counter() - start
+            yield metrics
+
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         if arch.arch_id not in self.cache:
-            start = time.perf_counter()
-            model = self.build(arch)
-            loss = train_network(model, self.train, self.schedule, seed=self.seed)
-            recalibrate_bn(model, self.recal)
-            acc = accuracy(model, self.val)
-            self.cache[arch.arch_id] = {
-                "accuracy": acc,
-                "train_loss": loss,
-                "train_seconds": time.perf_counter() - start,
-            }
+            *_, last = self.epochs(arch)
+            self.cache[arch.arch_id] = {k: last[k] for k in ("accuracy", "train_loss", "train_seconds")}
         return dict(self.cache[arch.arch_id])
 
     def provenance(self) -> dict[str, Any]:

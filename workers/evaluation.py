@@ -122,7 +122,7 @@ def _supernet(
 def _train(
     spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
 ) -> dict[str, Any]:
-    known = {"epochs", "train_limit", "val_limit", "batch_size", "lr", "weight_decay", "width", "seed"}
+    known = {"epochs", "train_limit", "val_limit", "batch_size", "lr", "weight_decay", "width", "seed", "recal_images"}
     _check_options("train", options, known)
     return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
 

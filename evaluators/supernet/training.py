@@ -113,15 +113,15 @@ def subnet_accuracy(
     return accuracy(model, data, batch_size)
 
 
-def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> float:
-    """Train ``model`` from its current weights on ``data`` with labels; returns the mean last-epoch loss."""
+def train_epochs(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> Iterator[float]:
+    """Train ``model`` from its current weights on ``data``, one epoch per step of the iterator;
+    yields each epoch's mean loss. Seeded data order and dropout."""
     torch.manual_seed(seed)
     optimizer = make_optimizer(model, schedule)
     steps = schedule.epochs * math.ceil(len(data) / schedule.batch_size)
     scheduler = cosine(optimizer, steps)
-    model.train()
-    loss_sum, count = 0.0, 0
     for epoch in range(schedule.epochs):
+        model.train()
         order = np.random.default_rng([seed, epoch]).permutation(len(data))
         loss_sum, count = 0.0, 0
         for x, y in batches(data, schedule.batch_size, order):
@@ -132,8 +132,14 @@ def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: i
             optimizer.step()
             scheduler.step()
             loss_sum, count = loss_sum + float(loss.detach()) * len(y), count + len(y)
-    model.eval()
-    return loss_sum / max(1, count)
+        model.eval()
+        yield loss_sum / max(1, count)
+
+
+def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> float:
+    """Train ``model`` for the whole schedule; returns the mean last-epoch loss (model left in eval mode)."""
+    losses = list(train_epochs(model, data, schedule, seed=seed))
+    return losses[-1]
 
 
 class SandwichTrainer:
