@@ -47,11 +47,11 @@ typedef float v8 __attribute__((vector_size(32)));
 // One tile of V x 8 output pixels for the R output channels of row block rb:
 // acc[r] += w[j][r] * x[col[j], p:p+8V] over the row block's nonzero blocks j, held in registers.
 template <int R, int V>
-static inline void tile_vec(const int32_t* col, const float* vals, int32_t j0, int32_t j1, const float* x,
-                            float* y, int64_t hw, int64_t p, int64_t rb) {
+static inline void tile_vec(const int32_t* col, const float* vals, const float* bias, int32_t j0, int32_t j1,
+                            const float* x, float* y, int64_t hw, int64_t p, int64_t rb) {
   v8 acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = (v8){};
+    for (int v = 0; v < V; ++v) acc[r][v] = (v8){} + (bias ? bias[rb * R + r] : 0.f);
   for (int32_t j = j0; j < j1; ++j) {
     const float* xs = x + (int64_t)col[j] * hw + p;
     const float* w = vals + (int64_t)j * R;
@@ -68,9 +68,11 @@ static inline void tile_vec(const int32_t* col, const float* vals, int32_t j0, i
 
 // The last n < 8 pixels.
 template <int R>
-static inline void tile_scalar(const int32_t* col, const float* vals, int32_t j0, int32_t j1, const float* x,
-                               float* y, int64_t hw, int64_t p, int64_t n, int64_t rb) {
-  float acc[R][8] = {};
+static inline void tile_scalar(const int32_t* col, const float* vals, const float* bias, int32_t j0, int32_t j1,
+                               const float* x, float* y, int64_t hw, int64_t p, int64_t n, int64_t rb) {
+  float acc[R][8];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < 8; ++t) acc[r][t] = bias ? bias[rb * R + r] : 0.f;
   for (int32_t j = j0; j < j1; ++j) {
     const float* xs = x + (int64_t)col[j] * hw + p;
     const float* w = vals + (int64_t)j * R;
@@ -86,8 +88,8 @@ static inline void tile_scalar(const int32_t* col, const float* vals, int32_t j0
 // (pixel chunk, row block) pairs, chunk-major, so the threads share nothing and a chunk's inputs
 // stay in cache while every row block consumes them.
 template <int R, int V>
-static void spmm_image(const int32_t* rowptr, const int32_t* col, const float* vals, const float* x, float* y,
-                       int64_t nrb, int64_t hw) {
+static void spmm_image(const int32_t* rowptr, const int32_t* col, const float* vals, const float* bias,
+                       const float* x, float* y, int64_t nrb, int64_t hw) {
   constexpr int64_t T = 8 * V;
   const int64_t nmain = hw / T, rest = hw - nmain * T, nsingle = rest / 8, tail = rest % 8;
   const int64_t nchunks = nmain + nsingle + (tail ? 1 : 0);
@@ -96,17 +98,18 @@ static void spmm_image(const int32_t* rowptr, const int32_t* col, const float* v
       const int64_t chunk = i / nrb, rb = i % nrb;
       const int32_t j0 = rowptr[rb], j1 = rowptr[rb + 1];
       if (chunk < nmain)
-        tile_vec<R, V>(col, vals, j0, j1, x, y, hw, chunk * T, rb);
+        tile_vec<R, V>(col, vals, bias, j0, j1, x, y, hw, chunk * T, rb);
       else if (chunk < nmain + nsingle)
-        tile_vec<R, 1>(col, vals, j0, j1, x, y, hw, nmain * T + (chunk - nmain) * 8, rb);
+        tile_vec<R, 1>(col, vals, bias, j0, j1, x, y, hw, nmain * T + (chunk - nmain) * 8, rb);
       else
-        tile_scalar<R>(col, vals, j0, j1, x, y, hw, hw - tail, tail, rb);
+        tile_scalar<R>(col, vals, bias, j0, j1, x, y, hw, hw - tail, tail, rb);
     }
   });
 }
 
-// x: (N, c_in, hw) contiguous float32 -> (N, nrb * block, hw).
-torch::Tensor spmm(torch::Tensor rowptr, torch::Tensor col, torch::Tensor vals, torch::Tensor x, int64_t block) {
+// x: (N, c_in, hw) contiguous float32 -> (N, nrb * block, hw), plus bias[row] when bias is not empty.
+torch::Tensor spmm(torch::Tensor rowptr, torch::Tensor col, torch::Tensor vals, torch::Tensor x, int64_t block,
+                   torch::Tensor bias) {
   TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && x.scalar_type() == torch::kFloat, "x must be (N, C, HW) float32");
   TORCH_CHECK(rowptr.scalar_type() == torch::kInt && col.scalar_type() == torch::kInt, "indices must be int32");
   const int64_t batch = x.size(0), c_in = x.size(1), hw = x.size(2), nrb = rowptr.size(0) - 1;
@@ -114,12 +117,14 @@ torch::Tensor spmm(torch::Tensor rowptr, torch::Tensor col, torch::Tensor vals, 
   const int32_t* rp = rowptr.data_ptr<int32_t>();
   const int32_t* cl = col.data_ptr<int32_t>();
   const float* vl = vals.data_ptr<float>();
+  TORCH_CHECK(bias.numel() == 0 || (bias.numel() == nrb * block && bias.is_contiguous()), "bias: one per row");
+  const float* bs = bias.numel() ? bias.data_ptr<float>() : nullptr;
   for (int64_t b = 0; b < batch; ++b) {
     const float* xb = x.data_ptr<float>() + b * c_in * hw;
     float* yb = out.data_ptr<float>() + b * nrb * block * hw;
-    if (block == 1) spmm_image<1, 8>(rp, cl, vl, xb, yb, nrb, hw);
-    else if (block == 2) spmm_image<2, 4>(rp, cl, vl, xb, yb, nrb, hw);
-    else if (block == 4) spmm_image<4, 2>(rp, cl, vl, xb, yb, nrb, hw);
+    if (block == 1) spmm_image<1, 8>(rp, cl, vl, bs, xb, yb, nrb, hw);
+    else if (block == 2) spmm_image<2, 4>(rp, cl, vl, bs, xb, yb, nrb, hw);
+    else if (block == 4) spmm_image<4, 2>(rp, cl, vl, bs, xb, yb, nrb, hw);
     else TORCH_CHECK(false, "block must be 1, 2 or 4, got ", block);
   }
   return out;
@@ -127,6 +132,7 @@ torch::Tensor spmm(torch::Tensor rowptr, torch::Tensor col, torch::Tensor vals, 
 """
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno"]
 
+_EMPTY = torch.empty(0)
 _lock = threading.Lock()
 _extension: ModuleType | None = None
 _extension_error: str | None = None
@@ -232,15 +238,17 @@ class BlockCsr:
         vals = blocks.permute(0, 2, 1)[rb, col].contiguous()  # (nnzb, block)
         return cls(rows, cols, block, rowptr, col.to(torch.int32).contiguous(), vals.reshape(-1), tail)
 
-    def matmul(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, cols, HW) -> (N, rows, HW)`` through the compiled kernel."""
+    def matmul(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, cols, HW) -> (N, rows, HW)`` (+ ``bias`` per row) through the compiled kernel."""
         ext = block_extension()
         if ext is None:
             raise RuntimeError(f"block-sparse kernel unavailable: {extension_error()}")
-        out = ext.spmm(self.rowptr, self.col, self.vals, x, self.block)
+        full = self.rows - (self.tail.rows if self.tail is not None else 0)
+        b = _EMPTY if bias is None else bias[:full].contiguous()
+        out = ext.spmm(self.rowptr, self.col, self.vals, x, self.block, b)
         if self.tail is None:
             return out
-        return torch.cat([out, self.tail.matmul(x)], dim=1)
+        return torch.cat([out, self.tail.matmul(x, None if bias is None else bias[full:])], dim=1)
 
 
 @dataclass
@@ -257,14 +265,13 @@ class PackedWeight:
         """Sparse backends that can run this layer here."""
         return [name for name, packed in (("csr", self.csr), ("block", self.block)) if packed is not None]
 
-    def matmul(self, x: torch.Tensor, backend: str) -> torch.Tensor:
-        """``(N, cols, HW) -> (N, rows, HW)`` with the ``csr`` or ``block`` backend."""
+    def matmul(self, x: torch.Tensor, backend: str, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, cols, HW) -> (N, rows, HW)`` (+ ``bias`` per row) with the ``csr`` or ``block`` backend."""
         if backend == "block" and self.block is not None:
-            return self.block.matmul(x)
+            return self.block.matmul(x, bias)
         if backend == "csr" and self.csr is not None:
-            if x.shape[0] == 1:
-                return torch.sparse.mm(self.csr, x[0]).unsqueeze(0)
-            return torch.stack([torch.sparse.mm(self.csr, xi) for xi in x])
+            out = torch.stack([torch.sparse.mm(self.csr, xi) for xi in x])
+            return out if bias is None else out + bias[:, None]
         raise ValueError(f"backend: {backend!r} is not available for this layer; available: {self.formats()}")
 
 
@@ -283,19 +290,19 @@ def pack(weight: torch.Tensor, keep: torch.Tensor, block: int) -> PackedWeight:
 _choices: dict[tuple, str] = {}
 
 
-def fastest(key: tuple, runs: dict[str, Callable[[], object]], *, repeats: int = 2) -> str:
-    """The name of the fastest of ``runs`` (each timed after a warm-up), measured once per
-    ``key`` and thread count in this process."""
+def fastest(key: tuple, runs: dict[str, Callable[[], object]], *, repeats: int = 3) -> str:
+    """The name of the fastest of ``runs``, measured once per ``key`` and thread count in this
+    process: after a warm-up the candidates run round-robin ``repeats`` times and each keeps its
+    best time, so a burst of load from other processes does not decide the choice."""
     key = (*key, torch.get_num_threads())
     if key not in _choices:
-        best, best_t = "", float("inf")
-        for name, fn in runs.items():
+        for fn in runs.values():
             fn()
-            start = time.perf_counter()
-            for _ in range(repeats):
+        best = dict.fromkeys(runs, float("inf"))
+        for _ in range(repeats):
+            for name, fn in runs.items():
+                start = time.perf_counter()
                 fn()
-            elapsed = time.perf_counter() - start
-            if elapsed < best_t:
-                best, best_t = name, elapsed
-        _choices[key] = best
+                best[name] = min(best[name], time.perf_counter() - start)
+        _choices[key] = min(best, key=best.__getitem__)
     return _choices[key]

@@ -121,45 +121,54 @@ class SparseWeight(nn.Module):
         return self._dense, self._packed
 
     def _sparse(
-        self, x3: torch.Tensor, packed: kernels.PackedWeight, dense: Callable[[], torch.Tensor]
+        self,
+        x3: torch.Tensor,
+        packed: kernels.PackedWeight,
+        dense: Callable[[], torch.Tensor],
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
-        """``(N, cols, HW) -> (N, rows, HW)`` through the chosen sparse backend; None when dense is chosen."""
+        """``(N, cols, HW) -> (N, rows, HW)`` (+ ``bias``) through the chosen sparse backend; None
+        when dense is chosen."""
         backend = self.backend
         if backend is None:
             shape = tuple(x3.shape)
             if shape not in self._choice:
-                runs = {"dense": dense, **{f: (lambda f=f: packed.matmul(x3, f)) for f in packed.formats()}}
+                runs = {"dense": dense, **{f: (lambda f=f: packed.matmul(x3, f, bias)) for f in packed.formats()}}
                 key = (type(self).__name__, self.rows, self.cols, shape, self.block, packed.nnz)
                 self._choice[shape] = kernels.fastest(key, runs)
             backend = self._choice[shape]
         if backend == "dense" or x3.dtype != torch.float32:
             return None
-        return packed.matmul(x3, backend)
+        return packed.matmul(x3, backend, bias)
 
 
 class SparseConv1x1(SparseWeight):
-    """1x1 convolution (no bias) whose weight is pruned in blocks of output channels."""
+    """1x1 convolution whose weight is pruned in blocks of output channels; no bias unless
+    BatchNorm is folded into it (`fold_batchnorm`)."""
 
     def __init__(self, c_in: int, c_out: int, *, sparsity: float, block: int) -> None:
         super().__init__(c_out, c_in, (c_out, c_in, 1, 1), sparsity=sparsity, block=block)
+        self.register_parameter("bias", None)
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
         self.prune_to(sparsity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._inference():
-            return F.conv2d(x, self.masked_weight())
+            return F.conv2d(x, self.masked_weight(), self.bias)
         dense, packed = self._cached()
         if packed is not None and x.device.type == "cpu":
             n, _, h, w = x.shape
             x3 = x.reshape(n, self.cols, h * w).contiguous()
-            y = self._sparse(x3, packed, lambda: F.conv2d(x, dense))
+            y = self._sparse(x3, packed, lambda: F.conv2d(x, dense, self.bias), self.bias)
             if y is not None:
                 return y.reshape(n, self.rows, h, w)
-        return F.conv2d(x, dense)
+        return F.conv2d(x, dense, self.bias)
 
     def to_dense(self) -> nn.Conv2d:
-        conv = nn.Conv2d(self.cols, self.rows, 1, bias=False)
+        conv = nn.Conv2d(self.cols, self.rows, 1, bias=self.bias is not None)
         conv.weight.data.copy_(self.masked_weight().detach())
+        if self.bias is not None:
+            conv.bias.data.copy_(self.bias.detach())
         return conv
 
 
@@ -179,9 +188,9 @@ class SparseLinear(SparseWeight):
         dense, packed = self._cached()
         if packed is not None and x.device.type == "cpu":
             x3 = x.t().contiguous().unsqueeze(0)  # (1, c_in, N): the batch plays the pixels
-            y = self._sparse(x3, packed, lambda: F.linear(x, dense, self.bias))
+            y = self._sparse(x3, packed, lambda: F.linear(x, dense, self.bias), self.bias)
             if y is not None:
-                return y[0].t() + self.bias
+                return y[0].t()
         return F.linear(x, dense, self.bias)
 
     def to_dense(self) -> nn.Linear:
@@ -274,4 +283,26 @@ def to_dense(model: nn.Module) -> nn.Module:
         parent_name, _, attr = name.rpartition(".")
         parent = out.get_submodule(parent_name) if parent_name else out
         setattr(parent, attr, layer.to_dense())  # type: ignore[operator]
+    return out
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (in eval mode) where each BatchNorm that follows a convolution or sparse
+    1x1 layer in a `nn.Sequential` is folded into it (scaled weight, added bias) and replaced by
+    `nn.Identity`: the usual inference transformation, the same outputs up to rounding. Masks are
+    kept, so a folded sparse layer stays exactly as sparse."""
+    out = copy.deepcopy(model).eval()
+    for seq in out.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if not isinstance(bn, nn.BatchNorm2d) or not isinstance(conv, nn.Conv2d | SparseConv1x1):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+            conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
+            conv.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale)
+            seq[i + 1] = nn.Identity()
     return out

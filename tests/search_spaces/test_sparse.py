@@ -20,6 +20,7 @@ from search_spaces.ops.sparse_modules import (
     SparseLinear,
     SparseWeight,
     block_keep,
+    fold_batchnorm,
     set_backend,
     sparse_layers,
     to_dense,
@@ -270,5 +271,12 @@ def test_a_network_runs_sparse_and_dense_alike_and_exports(space: SparseMobileNe
     assert want.abs().max() > 0.1
     program = torch.export.export(model, (x,))  # traced through the dense fallback
     assert torch.allclose(program.module()(x), want, atol=1e-4, rtol=1e-4)
+    folded = fold_batchnorm(model)  # BatchNorm into the (sparse) convolutions: a bias in the kernels
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert [m.nonzeros() for _, m in sparse_layers(folded)] == [m.nonzeros() for _, m in sparse_layers(model)]
+    with torch.inference_mode():
+        for backend in ("csr", "block", "dense"):
+            set_backend(folded, backend)
+            assert torch.allclose(folded(x), want, atol=1e-4, rtol=1e-4), backend
     with pytest.raises(ValueError, match="backend: 'fast' is not allowed"):
         set_backend(model, "fast")
