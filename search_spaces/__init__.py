@@ -15,6 +15,7 @@ from search_spaces.registry import Registry
 SPACES: Registry[type[SearchSpace]] = Registry(
     "search space",
     {
+        "dass": "search_spaces.dass:DassSpace",
         "mnasnet": "search_spaces.mnasnet:MnasNetSpace",
         "nasnet": "search_spaces.nasnet:NasNetSpace",
         "nb201": "search_spaces.nb201:NasBench201Space",
