@@ -14,6 +14,7 @@ EVALUATORS: Registry[type[Evaluator]] = Registry(
         "cost": "evaluators.cost:CostEvaluator",
         "latency_lut": "evaluators.latency_lut:LatencyLutEvaluator",
         "predictor": "evaluators.predicted:PredictorEvaluator",
+        "sparse_train": "evaluators.dass.sparse_train:SparseTrainEvaluator",
         "supernet": "evaluators.supernet.evaluator:SupernetEvaluator",
         "tabular": "evaluators.tabular:TabularEvaluator",
         "train": "evaluators.scratch:TrainEvaluator",

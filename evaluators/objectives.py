@@ -25,6 +25,8 @@ METRICS: dict[str, Direction] = {
     "macs": "min",
     "latency_ms": "min",
     "energy_mj": "min",
+    "nonzero_params": "min",  # sparse networks: the weights their masks keep (evaluator sparse_train)
+    "nonzero_macs": "min",
 }
 DEFAULT_EVALUATORS = {"params": "cost", "macs": "cost", "latency_ms": "latency_lut", "accuracy": "supernet"}
 _CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")

@@ -8,6 +8,7 @@ device agent when none exists yet and the device can be measured (``measure_miss
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -127,6 +128,16 @@ def _train(
     return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
 
 
+def _sparse_train(
+    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
+) -> dict[str, Any]:
+    from evaluators.dass.sparse_train import SparseTrainEvaluator
+
+    known = set(inspect.signature(SparseTrainEvaluator).parameters) - {"task", "data_dirs"}
+    _check_options("sparse_train", options, known)
+    return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
+
+
 def _served(spec: JobSpec, name: str) -> list[str]:
     return [m for m, e in spec.evaluator_for().items() if e == name]
 
@@ -192,6 +203,7 @@ def _predictor(
 RESOLVERS: dict[str, Callable[..., dict[str, Any]]] = {
     "latency_lut": _latency_lut,
     "predictor": _predictor,
+    "sparse_train": _sparse_train,
     "supernet": _supernet,
     "tabular": _tabular,
     "train": _train,

@@ -19,10 +19,11 @@ from evaluators.pareto import default_reference, front_indices, hypervolume
 from search_spaces import Architecture
 from store import jobs as repo
 from store.session import Database
-from workers.evaluation import recipes_for
+from workers.evaluation import recipes_for, task_of
 from workers.pool import EvaluatorPool, Scored
 from workers.spec import JobSpec
 from workers.strategies import Proposal, Record, Result
+from workers.strategies.base import StrategyContext
 
 if TYPE_CHECKING:
     from store.settings import Settings
@@ -148,8 +149,17 @@ class JobRunner:
                 pool.close()
             self.db.dispose()
 
+    def _report(self, phase: str, event: dict | None = None) -> None:
+        """A strategy's progress: the phase line, and optionally a ``strategy`` event."""
+        self._set_phase(phase)
+        if event is not None:
+            self.db.retrying(lambda s: repo.add_event(s, job_id=self.job_id, kind="strategy", payload=event))
+
     def _search(self, spec: JobSpec, pool: EvaluatorPool) -> tuple[str, str | None]:
         strategy = spec.make_strategy()
+        workdir = self.settings.artifacts / "strategies" / self.job_id
+        task = task_of(spec)
+        strategy.bind(StrategyContext(self.job_id, task, tuple(self.settings.data_dirs), workdir, self._report))
         with self.db.session() as s:
             stored = repo.all_candidates(s, self.job_id)
             last = repo.latest_front(s, self.job_id)
@@ -176,6 +186,8 @@ class JobRunner:
             else started.timestamp() + spec.budget.wall_seconds
         )
         while evaluated < spec.budget.candidates:
+            if strategy.finished:
+                return "succeeded", f"the {spec.strategy.name} strategy finished after {evaluated} candidates"
             if self.lost.is_set():
                 raise repo.LeaseLostError("lease lost")
             if self._cancel_requested():

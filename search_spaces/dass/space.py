@@ -139,6 +139,17 @@ class DassSpace(SearchSpace):
             "sparsity": macro.sparsity,
         }
 
+    def check_macro(self, macro: Macro) -> Macro:
+        """``macro`` if the space allows each of its values; else `InvalidArchitectureError`
+        naming the gene and the allowed values."""
+        for gene, value in zip(MACRO_GENES, (macro.channels, macro.cells, macro.sparsity), strict=True):
+            allowed = choices_of(self._dists[gene])
+            if value not in allowed:
+                raise InvalidArchitectureError(
+                    f"{gene} {value:g} is not allowed; allowed: {', '.join(f'{a:g}' for a in allowed)}"
+                )
+        return macro
+
     def architecture(self, normal: Cell, reduce: Cell, macro: Macro) -> Architecture:
         """The validated architecture of two cells and a macro setting."""
         return self.decode(self.params_of(normal, reduce, macro))
@@ -156,14 +167,8 @@ class DassSpace(SearchSpace):
                 raise InvalidArchitectureError(f"genome[{i}] ({CELL_NAMES[p]} cell): {e}") from None
             params |= self._cell_params(cell, p)
         try:
-            macro = parse_macro(genome[2])
-            for gene, value in zip(MACRO_GENES, (macro.channels, macro.cells, macro.sparsity), strict=True):
-                allowed = choices_of(self._dists[gene])
-                if value not in allowed:
-                    raise InvalidArchitectureError(
-                        f"{gene} {value:g} is not allowed; allowed: {', '.join(f'{a:g}' for a in allowed)}"
-                    )
-                params[gene] = value
+            macro = self.check_macro(parse_macro(genome[2]))
+            params |= {"channels": macro.channels, "cells": macro.cells, "sparsity": macro.sparsity}
         except InvalidArchitectureError as e:
             raise InvalidArchitectureError(f"genome[2] (macro): {e}") from None
         return params

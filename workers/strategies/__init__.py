@@ -9,6 +9,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
     "strategy",
     {
         "random": "workers.strategies.random_search:RandomStrategy",
+        "dass": "workers.strategies.dass:DassStrategy",
         "nsga2": "workers.strategies.optuna_samplers:NSGA2Strategy",
         "tpe": "workers.strategies.optuna_samplers:TPEStrategy",
         "evolution": "workers.strategies.evolution:EvolutionStrategy",

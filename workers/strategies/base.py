@@ -8,12 +8,14 @@ proposal's ``attrs`` hold with the candidate (e.g. NSGA-II's generation) and han
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from evaluators.base import Task
 from evaluators.objectives import Constraint, Objective, violations
 from search_spaces import Architecture, SearchSpace
 from search_spaces.errors import NasError
@@ -48,6 +50,20 @@ class Record:
     attrs: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class StrategyContext:
+    """What the runner offers a strategy that does work of its own (a differentiable search):
+    the job's ``task`` and data folders, a ``workdir`` kept across restarts of the job (for
+    checkpoints), and ``report(phase, event)``, which sets the job's phase line and, with an
+    event payload, appends a ``strategy`` event to the job's event stream."""
+
+    job_id: str
+    task: Task
+    data_dirs: tuple[Path, ...]
+    workdir: Path
+    report: Callable[[str, dict[str, Any] | None], None]
+
+
 class Strategy(ABC):
     """Proposes architectures of ``space`` to optimise ``objectives`` under ``constraints``.
 
@@ -57,6 +73,12 @@ class Strategy(ABC):
     those from the database without re-evaluating. `replay(records)` is called once, before the
     first ask, with the job's stored candidates in evaluation order. Randomness comes from
     ``seed`` only. Options are keyword-only constructor arguments, validated at once.
+
+    A strategy that works for a long time between proposals (one long trial) gets a
+    `StrategyContext` through `bind` before `replay`; it does its work in chunks inside `ask`
+    (returning no proposals until it has some), so the runner keeps checking cancellation and the
+    wall-time budget between chunks. When it sets `finished`, the job ends once its proposals are
+    stored, whatever budget is left.
     """
 
     name: ClassVar[str]
@@ -76,6 +98,11 @@ class Strategy(ABC):
         self.constraints = list(constraints)
         self.rng = np.random.default_rng(seed)
         self.seed = seed
+
+    finished: bool = False  # True: nothing more to propose, ever
+
+    def bind(self, context: StrategyContext) -> None:  # noqa: B027 - optional hook
+        """The job's context, before `replay` (default: not needed)."""
 
     @abstractmethod
     def ask(self, n: int) -> list[Proposal]:
