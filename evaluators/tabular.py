@@ -131,8 +131,8 @@ def pick_column(columns: list[Column], metric: str, hints: tuple[str, ...] = ())
     if len(exact) == 1:
         return exact[0]
     raise NasError(
-        f"table has several {metric} columns ({', '.join(c.name for c in found)}); choose one with "
-        f'evaluators.tabular.columns = {{"{metric}": "<column>"}}'
+        f"table has several {metric} columns ({', '.join(c.name for c in found)}); choose one (in a job: "
+        f'evaluators.tabular.columns = {{"{metric}": "<column>"}}; in the CLI: --column)'
     )
 
 
@@ -183,7 +183,9 @@ class Table:
             writer = csv.writer(f)
             writer.writerow(["arch_id", "genome", *(c.name for c in self.columns)])
             for arch_id, genome, row in zip(self.arch_ids, self.genomes, self.values, strict=True):
-                writer.writerow([arch_id, json.dumps(list(genome)), *("" if math.isnan(v) else repr(v) for v in row)])
+                writer.writerow(
+                    [arch_id, json.dumps(list(genome)), *("" if math.isnan(v) else repr(float(v)) for v in row)]
+                )
         return folder
 
     @classmethod

@@ -13,6 +13,7 @@ STRATEGIES: Registry[type[Strategy]] = Registry(
         "nsga2": "workers.strategies.optuna_samplers:NSGA2Strategy",
         "tpe": "workers.strategies.optuna_samplers:TPEStrategy",
         "evolution": "workers.strategies.evolution:EvolutionStrategy",
+        "guided": "workers.strategies.guided:GuidedStrategy",
         "mnasnet_rl": "workers.strategies.mnasnet_rl:MnasNetRLStrategy",
     },
 )
