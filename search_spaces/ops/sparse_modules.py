@@ -64,6 +64,12 @@ def _tracing() -> bool:
     )
 
 
+def _version(t: torch.Tensor) -> int:
+    """In-place change counter; tensors made under `torch.inference_mode` have none (their in-place
+    changes go unnoticed: call `SparseWeight.invalidate` after editing such weights)."""
+    return -1 if t.is_inference() else t._version
+
+
 class SparseWeight(nn.Module):
     """A weight of ``rows`` x ``cols`` (stored in ``shape``) with a block mask; base of the sparse
     conv and linear. ``sparsity`` and ``block`` are the layer's targets."""
@@ -104,13 +110,17 @@ class SparseWeight(nn.Module):
         """Weight entries the mask keeps."""
         return int(torch.count_nonzero(self.mask))
 
+    def invalidate(self) -> None:
+        """Forget the packed weights (they are rebuilt on the next inference call)."""
+        self._cache_key = ()
+
     def _inference(self) -> bool:
         """Whether this call may use cached and sparse weights (not training, tracing or autograd)."""
         return not self.training and not torch.is_grad_enabled() and not _tracing()
 
     def _cached(self) -> tuple[torch.Tensor, kernels.PackedWeight | None]:
         """The masked weight and its sparse formats, rebuilt only after the weight or mask changed."""
-        key = (self.weight._version, self.mask._version, self.weight.data_ptr(), self.mask.data_ptr())
+        key = (_version(self.weight), _version(self.mask), self.weight.data_ptr(), self.mask.data_ptr())
         if key != self._cache_key:
             dense = (self.weight * self.mask).detach()
             packed = None
