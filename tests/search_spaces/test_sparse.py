@@ -231,6 +231,16 @@ def test_sparse_conv_matches_the_dense_masked_conv(block: int, c_in: int, c_out:
     assert layer._choice[(2, c_in, hw * hw)] in BACKENDS  # measured and remembered
 
 
+def test_a_layer_made_in_inference_mode_runs_and_can_be_invalidated() -> None:
+    with torch.inference_mode():
+        layer = SparseConv1x1(16, 24, sparsity=0.9, block=4).eval()
+        x = torch.randn(1, 16, 5, 5)
+        first = layer(x)
+        layer.weight.mul_(2)  # inference tensors keep no version: the change needs invalidate()
+        layer.invalidate()
+        assert torch.allclose(layer(x), 2 * first, atol=1e-5)
+
+
 def test_sparse_linear_matches_and_falls_back_without_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     layer = SparseLinear(48, 10, sparsity=0.9, block=4).eval()
     x = torch.randn(3, 48)
