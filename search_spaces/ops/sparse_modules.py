@@ -3,7 +3,7 @@
 A sparse layer keeps its full weight as a parameter and a 0/1 ``mask`` buffer (saved with the
 weights); the layer computes with ``weight * mask``. How:
 
-* training, autograd, tracing (`torch.export`, ONNX, the flop counter, any dispatch mode) and
+* training, autograd, tracing (`torch.export`, ONNX, `torch.fx`, the flop counter, any dispatch mode) and
   non-CPU devices use the dense convolution of the masked weight, so every tool sees a standard
   graph and gradients reach only the kept weights;
 * inference (eval mode without autograd, e.g. under `torch.inference_mode`) uses the masked weight
@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.fx._symbolic_trace import is_fx_symbolic_tracing
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 from search_spaces.ops import sparse_kernels as kernels
@@ -56,7 +57,8 @@ def block_keep(weight: torch.Tensor, sparsity: float, block: int, *, keep: torch
 
 def _tracing() -> bool:
     return (
-        torch.jit.is_tracing()
+        is_fx_symbolic_tracing()
+        or torch.jit.is_tracing()
         or torch.jit.is_scripting()
         or torch.compiler.is_compiling()
         or is_in_torch_dispatch_mode()

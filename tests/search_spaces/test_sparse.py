@@ -281,6 +281,8 @@ def test_a_network_runs_sparse_and_dense_alike_and_exports(space: SparseMobileNe
     assert want.abs().max() > 0.1
     program = torch.export.export(model, (x,))  # traced through the dense fallback
     assert torch.allclose(program.module()(x), want, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():  # torch.fx too (the standalone export traces with it)
+        assert torch.allclose(torch.fx.symbolic_trace(model)(x), want, atol=1e-4, rtol=1e-4)
     folded = fold_batchnorm(model)  # BatchNorm into the (sparse) convolutions: a bias in the kernels
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
     assert [m.nonzeros() for _, m in sparse_layers(folded)] == [m.nonzeros() for _, m in sparse_layers(model)]
