@@ -34,7 +34,7 @@ from torch.func import functional_call
 from search_spaces import Architecture, get_space
 from search_spaces.base import choices_of
 from search_spaces.errors import InvalidArchitectureError
-from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, NUM_BLOCKS, MnasNetSpace
+from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, MnasNetSpace
 from search_spaces.ops.modules import Layer, Network, SqueezeExcite, build_op, init_weights
 from search_spaces.ops.spec import OpSpec, conv_out
 
@@ -312,11 +312,11 @@ def _sort_mbconv(layer: nn.Module, optimizer: torch.optim.Optimizer | None) -> N
 
 
 __all__ = [
-    "NUM_BLOCKS",
     "ElasticLayer",
     "MnasNetSupernet",
     "largest_arch",
     "scale",
     "scaled_ops",
     "smallest_arch",
+    "zero_init_residuals",
 ]
