@@ -11,7 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from evaluators.pareto import dominates, hypervolume
+from search_spaces import SPACES
 from tests.service.conftest import KEY, spec, wait
+from workers.strategies import STRATEGIES
+
+KNOWN_SPACES = ", ".join(SPACES.names())
 
 
 def brute_front(cands: list[dict], objectives: list[dict]) -> set[int]:
@@ -91,14 +95,14 @@ def test_candidate_queries(api: TestClient) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"space": "resnet"}, "space: unknown search space 'resnet'; known: mnasnet"),
+        ({"space": "resnet"}, "space: unknown search space 'resnet'; known: " + KNOWN_SPACES),
         ({"objectives": [{"metric": "speed"}]}, "objectives.0.metric: unknown metric 'speed'"),
         ({"objectives": []}, "objectives: List should have at least 1 item"),
         ({"objectives": [{"metric": "params"}, {"metric": "params"}]}, "each metric at most once"),
         ({"constraints": ["latency < 3"]}, "write it as '<metric> <= <number>'"),
         ({"budget": {"candidates": 0}}, "budget.candidates: Input should be greater than or equal to 1"),
         ({"budget": {"candidates": 10**9}}, "budget.candidates: Input should be less than or equal to 100000"),
-        ({"strategy": {"name": "annealing"}}, "strategy: unknown 'annealing'; known: evolution, mnasnet_rl, nsga2"),
+        ({"strategy": {"name": "annealing"}}, "strategy: unknown 'annealing'; known: " + ", ".join(STRATEGIES.names())),
         ({"strategy": {"name": "nsga2", "options": {"population_size": 1}}}, "population_size must be at least 2"),
         ({"strategy": {"name": "nsga2", "options": {"bogus": 1}}}, "unexpected keyword argument 'bogus'"),
         ({"dataset": "mnist"}, "dataset: unknown dataset 'mnist'"),
@@ -177,6 +181,7 @@ def test_catalog_and_health(api: TestClient) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/readyz").json()["status"] == "ready"
     spaces = api.get("/api/spaces").json()
-    assert spaces[0]["name"] == "mnasnet" and spaces[0]["cardinality"] == 1380949413693751296
+    by_name = {sp["name"]: sp for sp in spaces}
+    assert set(by_name) == set(SPACES.names()) and by_name["mnasnet"]["cardinality"] == 1380949413693751296
     assert {"nsga2", "tpe", "random", "evolution", "mnasnet_rl"} <= set(api.get("/api/strategies").json())
     assert any(d["name"] == "cpu" and d["measurable"] for d in api.get("/api/devices").json())

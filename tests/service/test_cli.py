@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from search_spaces import Architecture
+from search_spaces import SPACES, Architecture
+
+KNOWN_SPACES = ", ".join(SPACES.names())
 
 NAS = [sys.executable, "-c", "from service.cli import main; main()"]
 
@@ -51,7 +53,7 @@ def test_spaces_and_reference_listing() -> None:
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
-        (("sample", "nope"), None, "error: unknown search space 'nope'; known: mnasnet"),
+        (("sample", "nope"), None, "error: unknown search space 'nope'; known: " + KNOWN_SPACES),
         (("reference", "mnasnet", "x"), None, "error: mnasnet has no reference architecture 'x'"),
         (("describe", "-"), "{oops", "error: malformed JSON"),
         (("describe", "-"), "", "error: no architecture given"),
