@@ -20,7 +20,9 @@ FINAL = ("succeeded", "failed", "cancelled")
 
 @pytest.fixture
 def api(db: Database, tmp_path: Path, ray_cluster: None) -> Iterator[TestClient]:
-    settings = Settings(home=tmp_path, database_url=db.url, api_key="test-key", lease_seconds=3, ray_num_cpus=2)
+    settings = Settings(
+        home=tmp_path, database_url=db.url, api_key="test-key", lease_seconds=3, ray_num_cpus=2, pool_size=1
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
