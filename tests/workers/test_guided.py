@@ -18,7 +18,7 @@ from workers.strategies.guided import GuidedStrategy, volume
 
 ASSET = Path(__file__).parents[2] / "search_spaces" / "nb201" / "data" / "nb201_cpu.csv.gz"
 OBJECTIVES = [Objective(metric="latency_ms"), Objective(metric="params", direction="max")]
-OPTIONS = {"initial": 10, "pool_size": 300, "n_estimators": 60}
+OPTIONS = {"initial": 10, "pool_size": 200, "n_estimators": 40}
 
 
 @pytest.fixture(scope="module")
