@@ -17,8 +17,8 @@ import typer
 
 from search_spaces.errors import NasError
 from service.cli.app import app
+from service.cli.client import call, follow, summary, url_of
 from service.cli.common import console, settings
-from service.cli.jobs import _call, _follow, _summary, _url
 
 DEMO_SPEC = Path(__file__).with_name("data") / "demo.json"
 
@@ -62,16 +62,16 @@ def demo_cmd(
 ) -> None:
     """Start the service in the background (if none answers), run the demo search with a progress
     bar, and print where the dashboard is. The service keeps running; `nas stop` stops it."""
-    url = _url(None)
+    url = url_of(None)
     pid = start_background(url)
     body: dict[str, Any] = json.loads(spec.read_text())
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
     key = None if fresh else f"demo-{digest}"  # re-running the demo shows the same job
-    job = _call(None, "POST", "/api/jobs", json=body, headers={"Idempotency-Key": key} if key else {})
+    job = call(None, "POST", "/api/jobs", json=body, headers={"Idempotency-Key": key} if key else {})
     typer.echo(f"demo job {job['id']}: {body.get('name', '')}")
     if job["state"] in ("queued", "running"):
-        job = _follow(None, job)
-    typer.echo(_summary(job, url))
+        job = follow(None, job)
+    typer.echo(summary(job, url))
     started = f"started in the background (pid {pid}, log {settings().home / 'serve.log'})" if pid else "was running"
     typer.echo(f"\nThe service {started}; stop it with `nas stop`.")
     typer.echo(f"Dashboard: {url}/dashboard    API docs: {url}/docs")

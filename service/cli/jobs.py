@@ -3,57 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from search_spaces.errors import NasError
 from service.cli.app import app
-from service.cli.common import console, settings
+from service.cli.client import call, follow, summary, url_of
+from service.cli.common import settings
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Service address (default: NAS_URL or http://HOST:PORT).")]
-
-
-def _url(url: str | None) -> str:
-    s = settings()
-    return (url or os.environ.get("NAS_URL") or f"http://{s.host}:{s.port}").rstrip("/")
-
-
-def _key() -> str | None:
-    s = settings()
-    if s.api_key is not None:
-        return s.api_key.get_secret_value()
-    path = s.home / "api_key"
-    return path.read_text().strip() if path.exists() else None
-
-
-def _client(url: str | None) -> httpx.Client:
-    key = _key()
-    return httpx.Client(base_url=_url(url), headers={"X-API-Key": key} if key else {}, timeout=30)
-
-
-def _check(r: httpx.Response) -> Any:
-    if r.status_code >= 400:
-        try:
-            message = r.json().get("message") or r.json().get("detail")
-        except ValueError:
-            message = r.text
-        raise NasError(f"{r.status_code}: {message}")
-    return r.json()
-
-
-def _call(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        with _client(url) as c:
-            return _check(c.request(method, path, **kwargs))
-    except httpx.TransportError as e:
-        raise NasError(
-            f"cannot reach the service at {_url(url)} ({type(e).__name__}); start it with `nas serve`"
-        ) from None
 
 
 @app.command("serve")
@@ -73,51 +33,6 @@ def serve_cmd(
     uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="warning")
 
 
-def _summary(job: dict[str, Any], url: str) -> str:
-    best = ", ".join(f"{k}={v:.4g}" for k, v in job["best"].items()) or "-"
-    hv = "-" if job["hypervolume"] is None else f"{job['hypervolume']:.4g}"
-    lines = [
-        f"job {job['id']} ({job['name'] or 'unnamed'}): {job['state']}, {job['evaluated']}/{job['budget']} evaluated, "
-        f"{job['failed']} failed",
-        f"front: {job['front_size']} architectures, hypervolume {hv}; best {best}",
-    ]
-    if job["error"]:
-        lines.append(f"note: {job['error']}")
-    lines.append(f"dashboard: {url}/dashboard/jobs/{job['id']}   API: {url}/api/jobs/{job['id']}")
-    return "\n".join(lines)
-
-
-def _follow(url: str | None, job: dict[str, Any]) -> dict[str, Any]:
-    """Progress bar driven by the job's Server-Sent Events until it finishes."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar, _client(url) as c:
-        task = bar.add_task(job["phase"], total=job["budget"], completed=job["evaluated"])
-        last = 0
-        while True:  # reconnect with the last event id if the stream drops
-            try:
-                with c.stream("GET", f"/api/jobs/{job['id']}/events", params={"after": last}, timeout=None) as stream:
-                    for line in stream.iter_lines():
-                        if line.startswith("id: "):
-                            last = int(line[4:])
-                        if not line.startswith("data: "):
-                            continue
-                        event = json.loads(line[6:])
-                        if event["kind"] == "progress":
-                            bar.update(
-                                task,
-                                completed=event["evaluated"],
-                                description=f"searching (hv {event.get('hypervolume', 0):.3g})",
-                            )
-                        elif event["kind"] == "phase":
-                            bar.update(task, description=event["phase"][:60])
-                        elif event["kind"] == "state":
-                            bar.update(task, description=event["state"])
-                break
-            except httpx.TransportError:
-                continue
-    return _call(url, "GET", f"/api/jobs/{job['id']}")
-
-
 @app.command("submit")
 def submit_cmd(
     spec: Annotated[Path, typer.Argument(help="Job spec JSON (README: job specs).")],
@@ -133,11 +48,11 @@ def submit_cmd(
     except json.JSONDecodeError as e:
         raise NasError(f"{spec}: malformed JSON: {e}") from None
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    job = _call(url, "POST", "/api/jobs", json=body, headers=headers)
+    job = call(url, "POST", "/api/jobs", json=body, headers=headers)
     typer.echo(f"submitted job {job['id']}")
     if wait:
-        job = _follow(url, job)
-    typer.echo(_summary(job, _url(url)))
+        job = follow(url, job)
+    typer.echo(summary(job, url_of(url)))
     if wait and job["state"] == "failed":
         raise typer.Exit(1)
 
@@ -145,7 +60,7 @@ def submit_cmd(
 @app.command("jobs")
 def jobs_cmd(url: UrlOpt = None, limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
     """Recent jobs."""
-    data = _call(url, "GET", "/api/jobs", params={"limit": limit})
+    data = call(url, "GET", "/api/jobs", params={"limit": limit})
     for j in data["data"]:
         typer.echo(
             f"{j['id']}  {j['state']:9}  {j['evaluated']:>6}/{j['budget']:<6}  {j['phase'][:40]:40}  {j['name'] or ''}"
@@ -156,16 +71,16 @@ def jobs_cmd(url: UrlOpt = None, limit: Annotated[int, typer.Option(min=1, max=5
 @app.command("status")
 def status_cmd(job_id: str, url: UrlOpt = None, wait: Annotated[bool, typer.Option("--wait")] = False) -> None:
     """One job's state, progress and front."""
-    job = _call(url, "GET", f"/api/jobs/{job_id}")
+    job = call(url, "GET", f"/api/jobs/{job_id}")
     if wait and job["state"] in ("queued", "running"):
-        job = _follow(url, job)
-    typer.echo(_summary(job, _url(url)))
+        job = follow(url, job)
+    typer.echo(summary(job, url_of(url)))
 
 
 @app.command("front")
 def front_cmd(job_id: str, url: UrlOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The job's current Pareto front."""
-    front = _call(url, "GET", f"/api/jobs/{job_id}/front")
+    front = call(url, "GET", f"/api/jobs/{job_id}/front")
     if as_json:
         typer.echo(json.dumps(front, indent=1))
         return
@@ -180,6 +95,6 @@ def front_cmd(job_id: str, url: UrlOpt = None, as_json: Annotated[bool, typer.Op
 @app.command("cancel")
 def cancel_cmd(job_id: str, url: UrlOpt = None) -> None:
     """Cancel a job (idempotent)."""
-    job = _call(url, "DELETE", f"/api/jobs/{job_id}")
+    job = call(url, "DELETE", f"/api/jobs/{job_id}")
     stopping = job["cancel_requested"] and job["state"] == "running"
     typer.echo(f"job {job['id']}: {job['state']}{' (stopping after the current batch)' if stopping else ''}")
