@@ -4,7 +4,8 @@ Each round, once ``initial`` random architectures have been evaluated:
 
 1. **Retrain** one XGBoost ensemble per objective (and per constraint metric) on every result so far.
 2. **Evolve a pool** of ``pool_size`` unseen candidates the NSGA-II way — parents by binary
-   tournament on constrained-domination rank and crowding among the evaluated architectures,
+   tournament on constrained-domination rank and crowding within the population (the best
+   ``population_size`` evaluated architectures by rank, then crowding),
    uniform crossover of gene groups (probability ``crossover_prob``), then mutation — plus a
    share ``random_share`` of fresh random samples.
 3. **Predict all** of them (mean and ensemble spread) and send the most promising to the real
@@ -70,6 +71,7 @@ class GuidedStrategy(Strategy):
         self,
         *,
         initial: int = 20,
+        population_size: int = 20,
         pool_size: int = 500,
         random_share: float = 0.2,
         crossover_prob: float = 0.9,
@@ -81,6 +83,7 @@ class GuidedStrategy(Strategy):
     ) -> None:
         checks = {
             "initial": initial >= 2,
+            "population_size": population_size >= 2,
             "pool_size": pool_size >= 1,
             "random_share": 0 <= random_share <= 1,
             "crossover_prob": 0 <= crossover_prob <= 1,
@@ -91,11 +94,13 @@ class GuidedStrategy(Strategy):
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise NasError(
-                f"guided: invalid {', '.join(bad)}; need initial >= 2, pool_size >= 1, random_share and "
-                "crossover_prob in [0, 1], kappa >= 0, members >= 2 (the spread is the uncertainty), n_estimators >= 1"
+                f"guided: invalid {', '.join(bad)}; need initial, population_size >= 2, pool_size >= 1, "
+                "random_share and crossover_prob in [0, 1], kappa >= 0, members >= 2 (the spread is the uncertainty), "
+                "n_estimators >= 1"
             )
         super().__init__(**common)
         self.initial, self.pool_size, self.random_share = initial, pool_size, random_share
+        self.population_size = population_size
         self.crossover_prob, self.kappa, self.use_predictor = crossover_prob, kappa, use_predictor
         self.members, self.n_estimators = members, n_estimators
         self.targets = list(dict.fromkeys([o.metric for o in self.objectives] + [c.metric for c in self.constraints]))
@@ -163,9 +168,11 @@ class GuidedStrategy(Strategy):
         for r in np.unique(ranks):
             members = np.flatnonzero(ranks == r)
             crowd[members] = crowding(losses[members])
+        # NSGA-II survival: the population is the best population_size by (rank, crowding)
+        elite = np.lexsort((-crowd, ranks))[: self.population_size]
 
         def tournament() -> Architecture:
-            a, b = self.rng.integers(len(ranks), size=2)
+            a, b = self.rng.choice(elite, size=2)
             better = a if (ranks[a], -crowd[a]) <= (ranks[b], -crowd[b]) else b
             return self.archs[int(better)]
 
