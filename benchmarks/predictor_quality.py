@@ -1,6 +1,6 @@
 """Predictor quality: latency on NAS-Bench-201 devices, accuracy on a supernet-scored MnasNet job.
 
-    .venv/bin/python benchmarks/predictor_quality.py [--seeds 3] [--db sqlite:///var/nas.db] [--job ID]
+    .venv/bin/python benchmarks/predictor_quality.py [--seeds 3] [--db URL] [--job ID] [--part all|tables|job]
 
 1. For the shipped NAS-Bench-201 CPU latency table and every external device table in
    ../shared/data (Raspberry Pi 4 and Pixel 3 from HW-NAS-Bench, Pixel 2 and GTX 1080 Ti from
@@ -131,8 +131,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--db", default=None, help="database with the MnasNet job (default: the configured one)")
     parser.add_argument("--job", default=None, help="the supernet-scored MnasNet job (default: the newest)")
+    parser.add_argument("--part", choices=("all", "tables", "job"), default="all")
     args = parser.parse_args()
-    latency_tables(args.seeds, (100, 500, 1000))
+    if args.part in ("all", "tables"):
+        latency_tables(args.seeds, (100, 500, 1000))
+    if args.part == "tables":
+        return
     if args.db is None:
         from store.settings import get_settings
 
