@@ -180,8 +180,8 @@ class DifferentiableSearch:
     def _enter(self, phase: str, length: int) -> None:
         """Set up a phase: which parameters learn, the sparsity, a fresh cosine-scheduled SGD."""
         c, net = self.config, self.net
-        if phase == "prune" and self._phase != "prune":
-            net.scale_scores()
+        if phase != "pretrain" and self._phase in (None, "pretrain"):
+            net.scale_scores()  # the first sparse phase starts from magnitude pruning (HYDRA's scaled init)
         net.set_sparsity(0.0 if phase == "pretrain" else c.sparsity)
         train_scores = phase == "prune"
         for p in net.weight_parameters():
