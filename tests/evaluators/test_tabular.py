@@ -24,7 +24,7 @@ from evaluators.tabular import (
 )
 from search_spaces import get_space
 from search_spaces.errors import NasError
-from service.cli.predictor import from_table, save_predictor, save_table, train_predictor
+from service.cli.predictor import from_jobs, from_table, save_predictor, save_table, train_predictor
 from store import jobs as repo
 from store.artifacts import register_artifact
 from store.session import Database
@@ -204,6 +204,15 @@ def test_tabular_and_predictor_evaluators_inside_a_guided_job(sample: Table, sql
     assert origins[:10] == ["random"] * 10 and set(origins[10:]) == {"guided"}
     assert all(set(c.strategy_attrs["predicted"]) == {"latency_ms", "accuracy"} for c in cands[10:])
     scheduler.stop()
+    # the stored candidates are a training set for a new predictor (``nas predictor train`` without --table)
+    stored, values, jobs = from_jobs(
+        sqlite_db, space="nb201", metric="latency_ms", dataset="cifar10", device=None, evaluator="tabular"
+    )
+    assert jobs == [job_id] and len(stored) == 30
+    assert values.tolist() == [cpu.values[cpu.index[a.arch_id], column] for a in stored]
+    assert (
+        from_jobs(sqlite_db, space="nb201", metric="latency_ms", dataset=None, device=None, evaluator="cost")[0] == []
+    )
 
 
 @pytest.mark.usefixtures("ray_cluster")
