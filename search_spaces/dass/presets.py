@@ -4,8 +4,10 @@
 derived them; here they are written as this space's cell strings (each node's pair sorted by
 input). ``DARTS_V1`` is the first-order search result, ``DARTS_V2`` the second-order one (the
 paper's "DARTS (second order)" cell, 2.76% CIFAR-10 error). With the paper's evaluation network
-(C=36, L=20, auxiliary head not counted) DARTS_V2 has 3,349,342 parameters on CIFAR-10 shapes —
-the reference ``train.py``'s "param size = 3.349342MB" (tests).
+(C=36, L=20, auxiliary head not counted, as the reference's ``count_parameters_in_MB`` does)
+DARTS_V2 has 3,349,342 parameters and 528,359,040 MACs on CIFAR-10 shapes: the paper's "3.3M"
+(tests). The exact figure is what our layer-by-layer transcription of the reference
+``NetworkCIFAR`` counts; no reference log with it could be found to compare against.
 """
 
 from __future__ import annotations

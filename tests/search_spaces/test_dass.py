@@ -27,8 +27,8 @@ def space() -> DassSpace:
 
 
 def test_darts_v2_cifar_network_has_the_reference_parameter_count(space: DassSpace) -> None:
-    """DARTS's train.py logs "param size = 3.349342MB" for DARTS_V2 with C=36, 20 cells, CIFAR-10
-    (auxiliary head excluded): the paper's 3.3M."""
+    """DARTS_V2 with C=36, 20 cells on CIFAR-10 shapes, auxiliary head excluded: the paper's 3.3M
+    (3,349,342 is the count of our transcription of the reference NetworkCIFAR, docs/dass.md)."""
     arch = space.reference("darts-v2")
     assert arch.genome[2] == "C=36 L=20 s=0"
     assert space.cost(arch, **CIFAR).params == 3_349_342
