@@ -43,6 +43,8 @@ FILES = ("model.safetensors", "model.pt2", "model.onnx", "model.py")
 ALL_FILES = ("arch.json", *FILES)
 INIT_SEED = 0
 ONNX_TOLERANCE = 1e-4
+MAX_BATCH = 1024
+BATCH = ({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)},)  # dynamic batch for .pt2 and ONNX
 
 # evaluator name -> (what produced a metric, architecture, task, settings) -> (model with the
 # evaluator's weights, description), or None when it has none. Evaluators that hold weights register
@@ -83,7 +85,9 @@ def _onnx(model: nn.Module, example: torch.Tensor, path: Path) -> float:
     """Export with the dynamo exporter and return the largest |ONNX Runtime - PyTorch| output gap."""
     import onnxruntime as ort
 
-    torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, verbose=False)
+    torch.onnx.export(
+        model, (example,), str(path), dynamo=True, dynamic_shapes=BATCH, external_data=False, verbose=False
+    )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {session.get_inputs()[0].name: example.numpy()})
     with torch.no_grad():
@@ -113,9 +117,9 @@ def build_bundle(
     task = Task(arch.space, info.in_channels, info.input_size, info.num_classes, spec["dataset"])
     model, weights = _model(arch, task, candidate.get("provenance", {}), settings)
     model.eval()
-    example = torch.randn(
-        1, info.in_channels, info.input_size, info.input_size, generator=torch.Generator().manual_seed(0)
-    )
+    # batch 2: torch.export specialises a dimension traced at size 1, and the batch is dynamic
+    size = (2, info.in_channels, info.input_size, info.input_size)
+    example = torch.randn(size, generator=torch.Generator().manual_seed(0))
 
     final.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
@@ -123,16 +127,22 @@ def build_bundle(
         from safetensors.torch import save_file
 
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(work / "model.safetensors"))
-        torch.export.save(torch.export.export(model, (example,)), str(work / "model.pt2"))
+        program = torch.export.export(model, (example,), dynamic_shapes=BATCH)
+        torch.export.save(program, str(work / "model.pt2"))
         onnx_gap = _onnx(model, example, work / "model.onnx")
         title = f"{space.name} architecture {arch.arch_id} (job {job['id']}, candidate {candidate['seq']})"
-        (work / "model.py").write_text(standalone_source(model, tuple(example.shape), title=title))
+        (work / "model.py").write_text(standalone_source(model, (1, *example.shape[1:]), title=title))
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "arch_id": arch.arch_id,
             "architecture": arch.model_dump(mode="json"),
             "summary": space.summary(arch),
-            "input": {"dataset": spec["dataset"], "shape": list(example.shape), "num_classes": info.num_classes},
+            "input": {
+                "dataset": spec["dataset"],
+                "shape": ["batch", *example.shape[1:]],
+                "batch": f"dynamic, 1 to {MAX_BATCH} (pt2, onnx)",
+                "num_classes": info.num_classes,
+            },
             "metrics": candidate.get("metrics", {}),
             "produced_by": candidate.get("provenance", {}),
             "weights": weights,
