@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="100,300")
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--population", type=int, default=20, help="NSGA-II population size")
+    parser.add_argument("--only", default="", help="run only the problems whose title contains this")
     args = parser.parse_args()
     budgets = sorted(int(b) for b in args.budgets.split(","))
     space = get_space("nb201")
@@ -103,6 +104,7 @@ def main() -> None:
         problems.append(("cpu latency x cifar10 accuracy", ["latency_ms", "accuracy"]))
     if all("pixel3_ms" in m for m in table.values()):
         problems.append(("pixel3 latency x cifar10 accuracy", ["pixel3_ms", "accuracy"]))
+    problems = [p for p in problems if args.only in p[0]]
     strategies = {
         "random": ("random", {}),
         "nsga2": ("nsga2", {"population_size": args.population}),
