@@ -94,7 +94,7 @@ def test_a_dass_job_searches_proposes_and_scores_the_found_network(sqlite_db: Da
                 {"metric": "latency_ms"},
                 {"metric": "nonzero_params", "evaluator": "sparse_train"},
             ],
-            "strategy": {"name": "dass", "options": SEARCH},
+            "strategy": {"name": "dass", "options": {**SEARCH, "epochs": 1, "phase_epochs": [0, 1, 0]}},
             "budget": {"candidates": 5},
             "batch_size": 1,
             "evaluators": {
@@ -136,9 +136,9 @@ def test_a_dass_job_searches_proposes_and_scores_the_found_network(sqlite_db: Da
     assert cand.arch["genome"][2] == "C=8 L=5 s=0.9"
     assert 0.0 <= cand.metrics["accuracy"] <= 1.0 and cand.metrics["latency_ms"] > 0
     assert cand.metrics["nonzero_params"] < space.cost(space.from_genome(cand.arch["genome"]), **DIGITS).params / 3
-    assert cand.strategy_attrs["strategy"] == "dass" and len(cand.strategy_attrs["epochs"]) == 2
-    assert [e.payload["epoch"] for e in events] == [0, 1]
+    assert cand.strategy_attrs["strategy"] == "dass" and len(cand.strategy_attrs["epochs"]) == 1
+    assert [(e.payload["epoch"], e.payload["phase"]) for e in events] == [(0, "prune")]
     assert len(events[0].payload["alphas"]["normal"]) == 14 and len(events[0].payload["alphas"]["normal"][0]) == 8
-    assert events[1].payload["mask_sparsity"] == pytest.approx(0.9, abs=0.01)
+    assert events[0].payload["mask_sparsity"] == pytest.approx(0.9, abs=0.01)
     workdir = settings.artifacts / "strategies" / job_id
     assert (workdir / "search.pt").exists() and (workdir / "history.json").exists()
