@@ -240,3 +240,13 @@ def load_split(name: str, split: Split, *, data_dirs: tuple[Path, ...], limit: i
         raise NasError(f"split {split!r} unknown; known: {', '.join(SPLITS)}")
     arrays = _cached_splits(name, tuple(data_dirs))[split]
     return arrays if limit is None else arrays.head(limit)
+
+
+RECAL_SEED = 7
+
+
+def recalibration_images(train: Arrays, count: int) -> np.ndarray:
+    """A fixed, seeded sample of ``count`` training images for re-estimating BatchNorm statistics
+    (the same images for every evaluator, so a score and its exported weights agree)."""
+    pick = np.random.default_rng(RECAL_SEED).choice(len(train), size=min(count, len(train)), replace=False)
+    return train.x[np.sort(pick)]

@@ -15,12 +15,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import torch
 
 from evaluators.base import Evaluator, Task
-from evaluators.datasets import load_split
-from evaluators.supernet.evaluator import RECAL_SEED
+from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.network import scaled_ops, zero_init_residuals
 from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_epochs
 from search_spaces import get_space
@@ -69,8 +67,7 @@ class TrainEvaluator(Evaluator):
         dirs = tuple(Path(d) for d in data_dirs)
         self.train = load_split(task.dataset, "train", data_dirs=dirs, limit=train_limit)
         self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
-        pick = np.random.default_rng(RECAL_SEED).choice(len(self.train), min(recal_images, len(self.train)), False)
-        self.recal = self.train.x[np.sort(pick)]
+        self.recal = recalibration_images(self.train, recal_images)
         self.cache: dict[str, dict[str, float]] = {}
 
     @property

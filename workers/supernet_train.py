@@ -24,11 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from ray import tune
 
-from evaluators.datasets import dataset_info, load_split
+from evaluators.datasets import dataset_info, load_split, recalibration_images
 from evaluators.supernet.checkpoint import build_supernet, save_supernet, supernet_class
 from evaluators.supernet.training import SandwichTrainer, Schedule, subnet_accuracy
 from search_spaces.errors import NasError
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, str], None]
 STATE_FILE = "state.pt"
 SUPERNET_FILE = "supernet.pt"
-RECAL_SEED = 7
 _PROGRESS: dict[str, Progress] = {}  # experiment name -> progress callback of this driver process
 
 
@@ -91,8 +89,7 @@ def supernet_trainable(config: dict[str, Any]) -> None:
     shape = {"in_channels": info.in_channels, "input_size": info.input_size, "num_classes": info.num_classes}
     train = load_split(run.dataset, "train", data_dirs=dirs, limit=run.subset)
     val = load_split(run.dataset, "val", data_dirs=dirs, limit=run.val_limit)
-    pick = np.random.default_rng(RECAL_SEED).choice(len(train), size=min(run.recal_images, len(train)), replace=False)
-    recal = train.x[np.sort(pick)]
+    recal = recalibration_images(train, run.recal_images)
     net = build_supernet(run.space, shape=shape, width=run.width)
     schedule = Schedule(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr)
     trainer = SandwichTrainer(net, train, schedule, random_subnets=run.random_subnets, seed=run.seed)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.base import Evaluator, Task
-from evaluators.datasets import load_split
+from evaluators.datasets import load_split, recalibration_images
 from evaluators.pruning import GradualPruning, LayerSparsity
 from search_spaces import get_space
 from search_spaces.errors import NasError
@@ -35,8 +35,6 @@ from search_spaces.ops.spec import Cost, OpSpec
 if TYPE_CHECKING:
     from evaluators.datasets import Arrays
     from search_spaces import Architecture
-
-RECAL_SEED = 7
 
 
 @dataclass(frozen=True)
@@ -189,8 +187,7 @@ class SparseTrainEvaluator(Evaluator):
         dirs = tuple(Path(d) for d in data_dirs)
         self.train = load_split(task.dataset, "train", data_dirs=dirs, limit=train_limit)
         self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
-        pick = np.random.default_rng(RECAL_SEED).choice(len(self.train), min(recal_images, len(self.train)), False)
-        self.recal = self.train.x[np.sort(pick)]
+        self.recal = recalibration_images(self.train, recal_images)
         self.cache: dict[str, dict[str, float]] = {}
 
     @property

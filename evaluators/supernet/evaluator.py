@@ -11,19 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import torch
 
 from evaluators.base import Evaluator, Task
-from evaluators.datasets import load_split
+from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
 from evaluators.supernet.training import subnet_accuracy
 from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
     from search_spaces import Architecture
-
-RECAL_SEED = 7
 
 
 class SupernetEvaluator(Evaluator):
@@ -67,8 +64,7 @@ class SupernetEvaluator(Evaluator):
         dirs = tuple(Path(d) for d in data_dirs)
         self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
         train = load_split(task.dataset, "train", data_dirs=dirs)
-        pick = np.random.default_rng(RECAL_SEED).choice(len(train), size=min(recal_images, len(train)), replace=False)
-        self.recal = train.x[np.sort(pick)]
+        self.recal = recalibration_images(train, recal_images)
         self.cache: dict[str, dict[str, float]] = {}
         self.computed = 0  # subnets actually evaluated (cache misses)
 
