@@ -71,7 +71,7 @@ class GuidedStrategy(Strategy):
         self,
         *,
         initial: int = 20,
-        population_size: int = 50,
+        population_size: int = 20,
         pool_size: int = 500,
         random_share: float = 0.2,
         crossover_prob: float = 0.9,
