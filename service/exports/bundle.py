@@ -158,7 +158,9 @@ def build_bundle(
             },
             "checks": {"onnx_max_abs_diff": onnx_gap},
             "load": {
-                "weights": "space.build(arch).load_state_dict(safetensors.torch.load_file('model.safetensors'))",
+                "weights": "space.build(arch).load_state_dict(safetensors.torch.load_file('model.safetensors'))"
+                if weights.get("width", 1.0) == 1.0
+                else f"a width-{weights['width']} subnet, not space.build(arch): load the weights into model.py",
                 "standalone": "import model; net = model.build_model(); "
                 "net.load_state_dict(safetensors.torch.load_file('model.safetensors'))",
                 "pt2": "torch.export.load('model.pt2').module()",

@@ -41,6 +41,7 @@ def test_supernet_candidates_export_inherited_weights(sqlite_db: Database, tmp_p
     weights = manifest["weights"]
     assert weights["source"] == "supernet" and weights["artifact_id"] == artifact_id
     assert weights["bn_recalibrated_on"] == 32 and weights["width"] == 0.25
+    assert "width-0.25 subnet" in manifest["load"]["weights"]  # not loadable into space.build(arch)
     program = torch.export.load(str(tmp_path / "model.pt2")).module()
     val = load_split("digits", "val", data_dirs=settings.data_dirs, limit=64)
     with torch.no_grad():
