@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import pickle
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -250,3 +251,19 @@ def recalibration_images(train: Arrays, count: int) -> np.ndarray:
     (the same images for every evaluator, so a score and its exported weights agree)."""
     pick = np.random.default_rng(RECAL_SEED).choice(len(train), size=min(count, len(train)), replace=False)
     return train.x[np.sort(pick)]
+
+
+def scoring_data(
+    name: str,
+    *,
+    data_dirs: Sequence[str | Path],
+    train_limit: int | None = None,
+    val_limit: int | None = None,
+    recal_images: int = 256,
+) -> tuple[Arrays, Arrays, np.ndarray]:
+    """What an accuracy evaluator loads once: the train and validation splits and the BatchNorm
+    recalibration images drawn from the (limited) train split."""
+    dirs = tuple(Path(d) for d in data_dirs)
+    train = load_split(name, "train", data_dirs=dirs, limit=train_limit)
+    val = load_split(name, "val", data_dirs=dirs, limit=val_limit)
+    return train, val, recalibration_images(train, recal_images)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from evaluators.base import Evaluator, Task
-from evaluators.datasets import load_split, recalibration_images
+from evaluators.datasets import scoring_data
 from evaluators.supernet.network import scaled_ops, zero_init_residuals
 from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_epochs
 from search_spaces import get_space
@@ -64,10 +64,9 @@ class TrainEvaluator(Evaluator):
             torch.set_num_threads(threads)
         self.task, self.width, self.seed = task, width, seed
         self.space = get_space(task.space)
-        dirs = tuple(Path(d) for d in data_dirs)
-        self.train = load_split(task.dataset, "train", data_dirs=dirs, limit=train_limit)
-        self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
-        self.recal = recalibration_images(self.train, recal_images)
+        self.train, self.val, self.recal = scoring_data(
+            task.dataset, data_dirs=data_dirs, train_limit=train_limit, val_limit=val_limit, recal_images=recal_images
+        )
         self.cache: dict[str, dict[str, float]] = {}
 
     @property

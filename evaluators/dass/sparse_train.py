@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.base import Evaluator, Task
-from evaluators.datasets import load_split, recalibration_images
+from evaluators.datasets import scoring_data
 from evaluators.pruning import GradualPruning, LayerSparsity
 from search_spaces import get_space
 from search_spaces.errors import NasError
@@ -184,10 +184,9 @@ class SparseTrainEvaluator(Evaluator):
             torch.set_num_threads(threads)
         self.task, self.seed = task, seed
         self.space = get_space(task.space)
-        dirs = tuple(Path(d) for d in data_dirs)
-        self.train = load_split(task.dataset, "train", data_dirs=dirs, limit=train_limit)
-        self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
-        self.recal = recalibration_images(self.train, recal_images)
+        self.train, self.val, self.recal = scoring_data(
+            task.dataset, data_dirs=data_dirs, train_limit=train_limit, val_limit=val_limit, recal_images=recal_images
+        )
         self.cache: dict[str, dict[str, float]] = {}
 
     @property
