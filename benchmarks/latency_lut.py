@@ -1,9 +1,11 @@
 """Measure the MnasNet-space latency table on this CPU and validate it end to end.
 
-Measures every operator configuration of the space (warm-up, repeated runs, median) through the
-device agent on a local Ray, fits the per-network overhead on 10 architectures, then samples
-``--n`` other architectures, measures each end to end and compares with the table's prediction:
-share within ±5% / ±10%, RMSE, Kendall tau, and the wall time of the full measurement.
+Measures every operator configuration of the space (warm-up, repeated runs, median; drift-corrected
+against the probe network; two passes over the catalogue, a third measurement where they disagree)
+through the device agent on a local Ray, fits the per-network overhead on 10 architectures, then
+samples ``--n`` other architectures, measures each end to end (median of three passes) and compares
+with the table's prediction: share within ±5% / ±10%, RMSE, Kendall tau (also against the raw,
+uncorrected measurements), and the wall time of the full measurement.
 
     .venv/bin/python benchmarks/latency_lut.py [--device cpu] [--input-size 224] [--n 100] [--home DIR]
 """
@@ -30,7 +32,9 @@ def main() -> None:
     parser.add_argument("--in-channels", type=int, default=3)
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--n", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=10, help="timed samples per operator or network and pass")
+    parser.add_argument("--passes", type=int, default=2, help="passes over the operator catalogue")
+    parser.add_argument("--validation-passes", type=int, default=3, help="passes over the validation networks")
     parser.add_argument("--home", type=Path, default=Path("var/bench-latency"))
     args = parser.parse_args()
     settings = Settings(home=args.home, ray_num_cpus=2)
@@ -41,13 +45,15 @@ def main() -> None:
     shape = {"in_channels": args.in_channels, "input_size": args.input_size, "num_classes": args.num_classes}
 
     start = time.perf_counter()
-    table = measure_table(db, space=args.space, device=device, shape=shape, repeats=args.repeats)
+    table = measure_table(db, space=args.space, device=device, shape=shape, repeats=args.repeats, passes=args.passes)
     measure_s = time.perf_counter() - start
     with db.session() as s:
         table = repo.load_table(s, table.id)
     out = settings.artifacts / "lut-validation" / table.id
     start = time.perf_counter()
-    report = validate_table(db, table=table, device=device, n=args.n, repeats=args.repeats, out_dir=out)
+    report = validate_table(
+        db, table=table, device=device, n=args.n, repeats=args.repeats, passes=args.validation_passes, out_dir=out
+    )
     validate_s = time.perf_counter() - start
 
     print(f"device {device.name} ({device.runtime}, {device.threads} threads), {table.describe()}")

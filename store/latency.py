@@ -59,12 +59,20 @@ def create_table(session: Session, table: LatencyTable, *, status: str) -> None:
         )
     )
     session.flush()
-    add_entries(session, table_id=table.id, entries=table.entries)
+    put_entries(session, table_id=table.id, entries=table.entries)
 
 
-def add_entries(session: Session, *, table_id: str, entries: Mapping[str, Entry]) -> int:
-    """Add entries whose signature the table does not have yet (idempotent); returns how many."""
-    have = set(session.scalars(select(m.LatencyEntry.signature).where(m.LatencyEntry.table_id == table_id)))
+def put_entries(session: Session, *, table_id: str, entries: Mapping[str, Entry]) -> int:
+    """Add or replace entries by signature (idempotent); returns how many were new."""
+    sigs, have = list(entries), {}
+    for i in range(0, len(sigs), 500):  # bounded IN lists
+        query = select(m.LatencyEntry).where(
+            m.LatencyEntry.table_id == table_id, m.LatencyEntry.signature.in_(sigs[i : i + 500])
+        )
+        have.update({row.signature: row for row in session.scalars(query)})
+    for sig, e in entries.items():
+        if (row := have.get(sig)) is not None:
+            row.median_ms, row.spread_ms, row.runs = e.median_ms, e.spread_ms, e.runs
     new = [
         m.LatencyEntry(table_id=table_id, signature=s, median_ms=e.median_ms, spread_ms=e.spread_ms, runs=e.runs)
         for s, e in entries.items()

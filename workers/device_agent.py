@@ -26,6 +26,10 @@ class DeviceAgent:
         self.device = Device(**device)
         self.measurer = self.device.measurer()
 
+    def reference(self, *, repeats: int = 50) -> float | None:
+        """The drift probe's latency now (ms; None when the device's measurer has no probe)."""
+        return self.measurer.reference(repeats=repeats)
+
     def measure_ops(self, ops: list[OpSpec], *, warmup: int, repeats: int) -> list[Stats]:
         """Each operator alone, on a random input of its shape."""
         return [

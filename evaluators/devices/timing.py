@@ -2,6 +2,14 @@
 
 Tiny operators run many times per sample so each sample lasts at least ``min_sample_s``; the
 sample is the mean of that inner loop, and the reported value is the median over samples.
+
+Drift correction: a shared machine (a cloud VM, a phone that throttles) changes speed over
+seconds to minutes — the same network measured here varied up to 2x within ten minutes on a
+quiet 2-core VM. So each sample of the subject is followed by a sample of a fixed **probe**
+network (`probe_network`), and `Stats.ratio` is the median of subject/probe over the pairs:
+a speed-independent latency. `Stats.at` converts it to milliseconds at a reference probe time
+(a latency table keeps one, measured when its measurement started), so every entry and every
+end-to-end measurement of a table is expressed at the same machine speed.
 """
 
 from __future__ import annotations
@@ -21,27 +29,82 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Stats:
-    """Latency in milliseconds: median, interquartile range, number of samples."""
+    """Latency in milliseconds: median, interquartile range, number of samples; with a probe, the
+    probe's median (ms) and the median subject/probe ratio of the interleaved samples."""
 
     median_ms: float
     spread_ms: float
     runs: int
+    probe_ms: float | None = None
+    ratio: float | None = None
+
+    def at(self, reference_ms: float | None) -> tuple[float, float]:
+        """(median, spread) in ms at a machine speed where the probe takes ``reference_ms``; the raw
+        values when there was no probe or no reference."""
+        if self.ratio is None or self.probe_ms is None or reference_ms is None:
+            return self.median_ms, self.spread_ms
+        return self.ratio * reference_ms, self.spread_ms * reference_ms / self.probe_ms
 
 
-def time_call(fn: Callable[[], object], *, warmup: int, repeats: int, min_sample_s: float = 2e-3) -> Stats:
-    for _ in range(max(1, warmup)):
-        fn()
+def _inner_loops(fn: Callable[[], object], min_sample_s: float) -> int:
     start = time.perf_counter()
     fn()
-    inner = max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-7)))
-    samples = []
+    return max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-7)))
+
+
+def _sample(fn: Callable[[], object], inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - start) / inner * 1e3
+
+
+def time_call(
+    fn: Callable[[], object],
+    *,
+    warmup: int,
+    repeats: int,
+    min_sample_s: float = 2e-3,
+    probe: Callable[[], object] | None = None,
+) -> Stats:
+    """Median (and IQR) over ``repeats`` samples of ``fn``; with ``probe``, each sample is paired
+    with one of the probe and the median subject/probe ratio is reported too."""
+    for _ in range(max(1, warmup)):
+        fn()
+    inner = _inner_loops(fn, min_sample_s)
+    probe_inner = _inner_loops(probe, min_sample_s) if probe is not None else 0
+    samples, probes = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - start) / inner * 1e3)
+        samples.append(_sample(fn, inner))
+        if probe is not None:
+            probes.append(_sample(probe, probe_inner))
     q1, med, q3 = np.percentile(samples, [25, 50, 75])
-    return Stats(float(med), float(q3 - q1), repeats)
+    if probe is None:
+        return Stats(float(med), float(q3 - q1), repeats)
+    ratio = float(np.median(np.asarray(samples) / np.asarray(probes)))
+    return Stats(float(med), float(q3 - q1), repeats, float(np.median(probes)), ratio)
+
+
+def probe_network() -> nn.Module:
+    """The fixed probe: conv 3x3, depthwise 3x3 and pointwise layers with BatchNorm and ReLU at
+    56x56 (about 1.5 ms on one core of a recent x86 CPU), seeded so every agent runs the same."""
+    gen = torch.Generator().manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1, groups=32),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 1),
+        nn.BatchNorm2d(64),
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    return net.eval()
+
+
+PROBE_INPUT = (16, 56, 56)
 
 
 class Measurer(Protocol):
@@ -49,15 +112,34 @@ class Measurer(Protocol):
         """Latency of ``module`` on an input of (channels, height, width) at the device's batch size."""
         ...
 
+    def reference(self, *, repeats: int = 50) -> float | None:
+        """The probe's median latency now (ms), or None for a measurer without drift correction."""
+        ...
+
+
+def _cpu_probe(threads: int) -> Callable[[], object]:
+    torch.set_num_threads(threads)
+    net, x = probe_network(), torch.randn(1, *PROBE_INPUT)
+
+    def run() -> None:
+        with torch.inference_mode():
+            net(x)
+
+    return run
+
+
+def _reference(probe: Callable[[], object] | None, repeats: int) -> float | None:
+    return None if probe is None else time_call(probe, warmup=5, repeats=repeats).median_ms
+
 
 class TorchMeasurer:
-    """PyTorch eager, inference mode, on the CPU (or the first CUDA device)."""
+    """PyTorch eager, inference mode, on the CPU (drift-corrected by the probe) or the first CUDA
+    device."""
 
     def __init__(self, *, threads: int, batch_size: int, cuda: bool = False) -> None:
         self.batch_size = batch_size
         self.device = torch.device("cuda" if cuda else "cpu")
-        if not cuda:
-            torch.set_num_threads(threads)
+        self.probe = None if cuda else _cpu_probe(threads)
 
     def measure(self, module: nn.Module, shape: tuple[int, int, int], *, warmup: int, repeats: int) -> Stats:
         module = module.eval().to(self.device)
@@ -69,12 +151,16 @@ class TorchMeasurer:
             sync()
 
         with torch.inference_mode():
-            return time_call(run, warmup=warmup, repeats=repeats)
+            return time_call(run, warmup=warmup, repeats=repeats, probe=self.probe)
+
+    def reference(self, *, repeats: int = 50) -> float | None:
+        return _reference(self.probe, repeats)
 
 
 class OnnxRuntimeMeasurer:
     """ONNX Runtime on the CPU: the module is exported (TorchScript-based exporter: fast per
-    operator) and run with full graph optimisations, as a deployed model would be."""
+    operator) and run with full graph optimisations, as a deployed model would be; drift-corrected
+    by the probe (run in PyTorch: it gauges the CPU's speed, not the runtime's)."""
 
     def __init__(self, *, threads: int, batch_size: int) -> None:
         import onnxruntime as ort
@@ -84,6 +170,7 @@ class OnnxRuntimeMeasurer:
         self.options.intra_op_num_threads = threads
         self.options.inter_op_num_threads = 1
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.probe = _cpu_probe(threads)
 
     def measure(self, module: nn.Module, shape: tuple[int, int, int], *, warmup: int, repeats: int) -> Stats:
         import onnxruntime as ort
@@ -94,4 +181,7 @@ class OnnxRuntimeMeasurer:
             torch.onnx.export(module.eval(), (x,), str(path), dynamo=False, input_names=["x"])
             session = ort.InferenceSession(str(path), self.options, providers=["CPUExecutionProvider"])
         feed = {"x": x.numpy()}
-        return time_call(lambda: session.run(None, feed), warmup=warmup, repeats=repeats)
+        return time_call(lambda: session.run(None, feed), warmup=warmup, repeats=repeats, probe=self.probe)
+
+    def reference(self, *, repeats: int = 50) -> float | None:
+        return _reference(self.probe, repeats)

@@ -45,7 +45,8 @@ def measure_cmd(
     in_channels: ChannelsOpt = None,
     num_classes: ClassesOpt = None,
     warmup: Annotated[int, typer.Option(min=1)] = 5,
-    repeats: Annotated[int, typer.Option(min=3)] = 15,
+    repeats: Annotated[int, typer.Option(min=3, help="Timed samples per operator and pass.")] = 10,
+    passes: Annotated[int, typer.Option(min=1, help="Passes over the catalogue (a third settles disagreement).")] = 2,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Measure only this many operators (a partial table).")
     ] = None,
@@ -61,7 +62,15 @@ def measure_cmd(
     _agent_ready()
     with progress_bar(f"{space} on {dev.name}") as update:
         table = measure_table(
-            db, space=space, device=dev, shape=shape, warmup=warmup, repeats=repeats, limit=limit, progress=update
+            db,
+            space=space,
+            device=dev,
+            shape=shape,
+            warmup=warmup,
+            repeats=repeats,
+            passes=passes,
+            limit=limit,
+            progress=update,
         )
     state = "ready" if "measure_seconds" in table.info else "partial (run again to continue)"
     typer.echo(f"table {table.id}: {len(table.entries)} operators, {table.describe()}, {state}")
@@ -74,6 +83,7 @@ def validate_cmd(
     space: Annotated[str, typer.Option(help="Search space.")],
     device: Annotated[str, typer.Option(help="Device name.")] = "cpu",
     n: Annotated[int, typer.Option("--n", min=2, help="Architectures to measure end to end.")] = 100,
+    passes: Annotated[int, typer.Option(min=1, help="Passes over the architectures (median kept).")] = 3,
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 1,
     dataset: DatasetOpt = None,
     input_size: InputSizeOpt = None,
@@ -94,7 +104,9 @@ def validate_cmd(
     _agent_ready()
     folder = out or settings().artifacts / "lut-validation" / table.id
     with progress_bar(f"validate {table.id[:8]}") as update:
-        report = validate_table(db, table=table, device=dev, n=n, seed=seed, out_dir=folder, progress=update)
+        report = validate_table(
+            db, table=table, device=dev, n=n, seed=seed, passes=passes, out_dir=folder, progress=update
+        )
     typer.echo(report.summary())
     typer.echo(f"report: {folder / 'report.json'}  plot: {folder / 'scatter.png'}")
 

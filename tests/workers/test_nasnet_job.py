@@ -53,7 +53,7 @@ def measure_whole_table(device: Device) -> LatencyTable:
 
 def test_nasnet_operators_measure_through_the_device_agent(sqlite_db: Database) -> None:
     table = measure_table(
-        sqlite_db, space="nasnet", device=builtin_device("cpu"), shape=DIGITS, warmup=1, repeats=2, limit=12
+        sqlite_db, space="nasnet", device=builtin_device("cpu"), shape=DIGITS, warmup=1, repeats=2, passes=1, limit=12
     )
     catalogue = get_space("nasnet").op_catalogue(**DIGITS)
     assert list(table.entries) == [op.signature() for op in catalogue[:12]]

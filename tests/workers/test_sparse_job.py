@@ -27,7 +27,7 @@ def test_sparse_operators_are_measured_at_each_level(sqlite_db: Database) -> Non
     """The first catalogue entries: stem, a depthwise layer, then the first 1x1 layer at every
     (sparsity, block), each built pruned and timed through the sparse inference path."""
     table = measure_table(
-        sqlite_db, space="sparse", device=builtin_device("cpu"), shape=DIGITS, warmup=1, repeats=3, limit=12
+        sqlite_db, space="sparse", device=builtin_device("cpu"), shape=DIGITS, warmup=1, repeats=3, passes=1, limit=12
     )
     catalogue = get_space("sparse").op_catalogue(**DIGITS)[:12]
     assert [op.signature() for op in catalogue] == sorted(table.entries, key=[o.signature() for o in catalogue].index)
