@@ -10,6 +10,13 @@ network (`probe_network`), and `Stats.ratio` is the median of subject/probe over
 a speed-independent latency. `Stats.at` converts it to milliseconds at a reference probe time
 (a latency table keeps one, measured when its measurement started), so every entry and every
 end-to-end measurement of a table is expressed at the same machine speed.
+
+Allocator: with glibc's default malloc, a network whose activations are megabytes (MnasNet's
+112x112 layers with expansion 6: 9.6 MB tensors) returns its heap to the kernel after every
+call and page-faults it back on the next — on this VM that doubled some networks' latency and
+made it depend on what ran before (an operator measured alone did not pay it). CPU measurers
+therefore run with `tune_allocator` (freed memory stays in the heap), as an inference server
+with jemalloc/tcmalloc or tuned glibc does; the measured latencies are those of such a deployment.
 """
 
 from __future__ import annotations
@@ -117,7 +124,23 @@ class Measurer(Protocol):
         ...
 
 
+def tune_allocator() -> bool:
+    """Keep freed memory in the heap (glibc: mmap threshold 32 MB, no trimming) so repeated
+    inference does not page-fault its activations back every call; False where not glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def _cpu_probe(threads: int) -> Callable[[], object]:
+    tune_allocator()
     torch.set_num_threads(threads)
     net, x = probe_network(), torch.randn(1, *PROBE_INPUT)
 

@@ -138,50 +138,57 @@ class SparseWeight(nn.Module):
         packed: kernels.PackedWeight,
         dense: Callable[[], torch.Tensor],
         bias: torch.Tensor | None = None,
+        act: str = "none",
     ) -> torch.Tensor | None:
-        """``(N, cols, HW) -> (N, rows, HW)`` (+ ``bias``) through the chosen sparse backend; None
+        """``act((N, cols, HW) -> (N, rows, HW) + bias)`` through the chosen sparse backend; None
         when dense is chosen."""
         backend = self.backend
         if backend is None:
             shape = tuple(x3.shape)
             if shape not in self._choice:
-                runs = {"dense": dense, **{f: (lambda f=f: packed.matmul(x3, f, bias)) for f in packed.formats()}}
-                key = (type(self).__name__, self.rows, self.cols, shape, self.block, packed.nnz)
+                runs = {"dense": dense, **{f: (lambda f=f: packed.matmul(x3, f, bias, act)) for f in packed.formats()}}
+                key = (type(self).__name__, self.rows, self.cols, shape, self.block, packed.nnz, act)
                 self._choice[shape] = kernels.fastest(key, runs)
             backend = self._choice[shape]
         if backend == "dense" or x3.dtype != torch.float32:
             return None
-        return packed.matmul(x3, backend, bias)
+        return packed.matmul(x3, backend, bias, act)
 
 
 class SparseConv1x1(SparseWeight):
     """1x1 convolution whose weight is pruned in blocks of output channels; no bias unless
-    BatchNorm is folded into it (`fold_batchnorm`)."""
+    BatchNorm is folded into it (`fold_batchnorm`), no activation unless one is fused into it
+    (`fuse_activations`: the kernel applies it as it stores the result)."""
 
     def __init__(self, c_in: int, c_out: int, *, sparsity: float, block: int) -> None:
         super().__init__(c_out, c_in, (c_out, c_in, 1, 1), sparsity=sparsity, block=block)
         self.register_parameter("bias", None)
+        self.act = "none"
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
         self.prune_to(sparsity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self._inference():
-            return F.conv2d(x, self.masked_weight(), self.bias)
+            return kernels.activation(F.conv2d(x, self.masked_weight(), self.bias), self.act)
         dense, packed = self._cached()
         if packed is not None and x.device.type == "cpu":
             n, _, h, w = x.shape
             x3 = x.reshape(n, self.cols, h * w).contiguous()
-            y = self._sparse(x3, packed, lambda: F.conv2d(x, dense, self.bias), self.bias)
+            run_dense = lambda: kernels.activation(F.conv2d(x, dense, self.bias), self.act)  # noqa: E731
+            y = self._sparse(x3, packed, run_dense, self.bias, self.act)
             if y is not None:
                 return y.reshape(n, self.rows, h, w)
-        return F.conv2d(x, dense, self.bias)
+        return kernels.activation(F.conv2d(x, dense, self.bias), self.act)
 
-    def to_dense(self) -> nn.Conv2d:
+    def to_dense(self) -> nn.Module:
+        """The plain `nn.Conv2d` with the masked weight (followed by the fused activation, if any)."""
         conv = nn.Conv2d(self.cols, self.rows, 1, bias=self.bias is not None)
         conv.weight.data.copy_(self.masked_weight().detach())
         if self.bias is not None:
             conv.bias.data.copy_(self.bias.detach())
-        return conv
+        if self.act == "none":
+            return conv
+        return nn.Sequential(conv, nn.ReLU6() if self.act == "relu6" else nn.ReLU())
 
 
 class SparseLinear(SparseWeight):
@@ -317,4 +324,26 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
             conv.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale)
             seq[i + 1] = nn.Identity()
+    return out
+
+
+def fuse_activations(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` where each ReLU6 or ReLU that follows a sparse 1x1 layer in a
+    `nn.Sequential` (with only `nn.Identity` between, i.e. after `fold_batchnorm`) is fused into it
+    and replaced by `nn.Identity`: the sparse kernel clamps as it stores, saving a pass over the
+    activations. Same outputs; for inference copies (`to_dense` of a fused layer adds the
+    activation back as a module)."""
+    out = copy.deepcopy(model)
+    for seq in out.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i, conv in enumerate(seq):
+            if not isinstance(conv, SparseConv1x1) or conv.act != "none":
+                continue
+            j = i + 1
+            while j < len(seq) and isinstance(seq[j], nn.Identity):
+                j += 1
+            if j < len(seq) and type(seq[j]) in (nn.ReLU6, nn.ReLU):
+                conv.act = "relu6" if isinstance(seq[j], nn.ReLU6) else "relu"
+                seq[j] = nn.Identity()
     return out

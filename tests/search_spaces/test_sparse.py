@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from search_spaces.ops.sparse_modules import (
     SparseWeight,
     block_keep,
     fold_batchnorm,
+    fuse_activations,
     set_backend,
     sparse_layers,
     to_dense,
@@ -207,8 +209,10 @@ def _has_compiler() -> bool:
 def test_block_kernel_is_built_where_a_compiler_exists() -> None:
     if not _has_compiler():
         pytest.skip("no C++ compiler: the block-sparse kernel is unavailable, torch CSR is used")
-    assert kernels.block_extension() is not None, kernels.extension_error()
-    assert kernels.cache_dir().is_dir()
+    ext = kernels.block_extension()
+    assert ext is not None, kernels.extension_error()
+    # built (or loaded) in a cache folder named for the source, flags, torch and CPU
+    assert Path(ext.__file__).parent.name == kernels.cache_dir().name
 
 
 @pytest.mark.parametrize("block", [1, 2, 4])
@@ -290,5 +294,17 @@ def test_a_network_runs_sparse_and_dense_alike_and_exports(space: SparseMobileNe
         for backend in ("csr", "block", "dense"):
             set_backend(folded, backend)
             assert torch.allclose(folded(x), want, atol=1e-4, rtol=1e-4), backend
+    fused = fuse_activations(folded)  # ReLU6 applied by the kernels as they store
+    relu6_left = sum(isinstance(m, torch.nn.ReLU6) for m in fused.modules())
+    assert relu6_left < sum(isinstance(m, torch.nn.ReLU6) for m in folded.modules())
+    assert {m.act for _, m in sparse_layers(fused) if isinstance(m, SparseConv1x1)} == {
+        "none",
+        "relu6",
+    }  # v2: projections linear
+    with torch.inference_mode():
+        for backend in ("csr", "block", "dense"):
+            set_backend(fused, backend)
+            assert torch.allclose(fused(x), want, atol=1e-4, rtol=1e-4), backend
+        assert torch.allclose(to_dense(fused)(x), want, atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="backend: 'fast' is not allowed"):
         set_backend(model, "fast")
