@@ -8,7 +8,9 @@ Each round, once ``initial`` random architectures have been evaluated:
    ``population_size`` evaluated architectures by rank, then crowding),
    uniform crossover of gene groups (probability ``crossover_prob``), then mutation — plus a
    share ``random_share`` of fresh random samples.
-3. **Predict all** of them (mean and ensemble spread) and send the most promising to the real
+3. **Predict all** of them (mean and ensemble spread; metrics the space computes exactly from the
+   genome — ``exact``, by default ``params`` and ``macs`` at the job's input shape, as the
+   ``cost`` evaluator does — are computed, not predicted) and send the most promising to the real
    evaluators: optimistic losses ``loss - kappa * std`` (non-domination plus uncertainty), and
    greedily the candidate whose optimistic point adds the most hypervolume to the evaluated front
    and the points already picked; predicted-infeasible candidates only when nothing else is left.
@@ -30,9 +32,10 @@ from evaluators.pareto import default_reference, hypervolume, non_dominated_mask
 from predictors import PREDICTORS, Featurizer, Predictor
 from search_spaces import Architecture
 from search_spaces.errors import NasError
-from workers.strategies.base import Proposal, Result, Strategy
+from workers.strategies.base import Proposal, Result, Strategy, StrategyContext
 
 FEATURE_SHAPE = {"in_channels": 3, "input_size": 32, "num_classes": 10}  # ranking only needs relative costs
+COST_METRICS = {"params", "macs"}  # what `space.cost` gives exactly
 SHORTLIST = 100  # candidates whose hypervolume gain is computed, by optimistic rank
 
 
@@ -79,6 +82,7 @@ class GuidedStrategy(Strategy):
         members: int = 3,
         n_estimators: int = 100,
         use_predictor: bool = True,
+        exact: tuple[str, ...] | list[str] = ("params", "macs"),
         **common: Any,
     ) -> None:
         checks = {
@@ -104,6 +108,8 @@ class GuidedStrategy(Strategy):
         self.crossover_prob, self.kappa, self.use_predictor = crossover_prob, kappa, use_predictor
         self.members, self.n_estimators = members, n_estimators
         self.targets = list(dict.fromkeys([o.metric for o in self.objectives] + [c.metric for c in self.constraints]))
+        self.exact = [m for m in self.targets if m in set(exact) & COST_METRICS]
+        self.shape = dict(FEATURE_SHAPE)  # the job's input shape once bound (exact costs depend on it)
         self.featurizer: Featurizer | None = None  # built on first use (the operator catalogue takes a moment)
         self.models: dict[str, Predictor] = {}
         self.archs: list[Architecture] = []
@@ -112,6 +118,9 @@ class GuidedStrategy(Strategy):
         self.pending: set[str] = set()
         self.trained_on = 0
         self.round = 0
+
+    def bind(self, context: StrategyContext) -> None:
+        self.shape = dict(context.task.shape)
 
     # -- ask/tell ------------------------------------------------------------------------------------
     def ask(self, n: int) -> list[Proposal]:
@@ -200,6 +209,8 @@ class GuidedStrategy(Strategy):
             self.featurizer = Featurizer(self.space, FEATURE_SHAPE)
         x = self.featurizer.transform(self.archs)
         for metric in self.targets:
+            if metric in self.exact:
+                continue
             y = np.array([m[metric] for m in self.metrics])
             model = PREDICTORS.get("xgboost")(
                 featurizer=self.featurizer,
@@ -218,7 +229,12 @@ class GuidedStrategy(Strategy):
         x = self.featurizer.transform(pool)
         preds = {m: model.predict(x) for m, model in self.models.items()}
         mean = {m: p.mean for m, p in preds.items()}
-        optimistic = np.stack([o.sign * mean[o.metric] - self.kappa * preds[o.metric].std for o in self.objectives], 1)
+        std = {m: p.std for m, p in preds.items()}
+        costs = [self.space.cost(a, **self.shape) for a in pool] if self.exact else []
+        for m in self.exact:
+            mean[m] = np.array([float(getattr(c, m)) for c in costs])
+            std[m] = np.zeros(len(pool))
+        optimistic = np.stack([o.sign * mean[o.metric] - self.kappa * std[o.metric] for o in self.objectives], 1)
         viol = np.array(
             [sum(violations({m: mean[m][i] for m in self.targets}, self.constraints)) for i in range(len(pool))]
         )
@@ -252,7 +268,7 @@ class GuidedStrategy(Strategy):
                 pool[i],
                 {
                     "origin": "guided",
-                    "predicted": {m: [float(mean[m][i]), float(preds[m].std[i])] for m in self.targets},
+                    "predicted": {m: [float(mean[m][i]), float(std[m][i])] for m in self.targets},
                 },
             )
             for i in chosen
