@@ -55,6 +55,9 @@ def test_random_start_then_predicted_picks_never_repeating(table) -> None:
     truth = np.array([table[p.arch.arch_id]["latency_ms"] for p in told[10:]])
     assert (predicted[:, 1] >= 0).all()
     assert np.mean(np.abs(predicted[:, 0] - truth) / truth) < 0.25  # the predictions track the truth
+    # params is computed exactly from the genome (as the cost evaluator does), never predicted
+    assert set(strategy.models) == {"latency_ms"}
+    assert all(p.attrs["predicted"]["params"] == [table[p.arch.arch_id]["params"], 0.0] for p in told[10:])
     pending = strategy.ask(5)
     assert not {p.arch.arch_id for p in pending} & set(ids) and len({p.arch.arch_id for p in pending}) == len(pending)
 
