@@ -152,8 +152,7 @@ class DifferentiableSearch:
         split = math.floor(config.train_portion * len(data))
         if split < 1 or split >= len(data):
             raise NasError(f"search data: {len(data)} images cannot be split at train_portion {config.train_portion}")
-        # channels-last: several times faster depthwise and 1x1 convolutions (and their backward) on CPUs
-        x = torch.from_numpy(data.x).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(data.x).contiguous(memory_format=memory_format())
         self.x_train, self.y_train = x[:split], torch.from_numpy(data.y[:split])
         self.x_val, self.y_val = x[split:], torch.from_numpy(data.y[split:])
         self.net = SearchNetwork(
@@ -162,7 +161,7 @@ class DifferentiableSearch:
             num_classes=num_classes,
             in_channels=data.x.shape[1],
             seed=config.seed,
-        ).to(memory_format=torch.channels_last)
+        ).to(memory_format=memory_format())
         self.arch_optimizer = torch.optim.Adam(
             self.net.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999), weight_decay=config.arch_weight_decay
         )
@@ -319,8 +318,16 @@ class DifferentiableSearch:
                 self.scheduler.load_state_dict(state["scheduler"])
 
 
+def memory_format() -> torch.memory_format:
+    """Channels-last (several times faster depthwise and 1x1 convolutions and their backward on
+    CPUs) where the CPU has AVX-512; plain NCHW otherwise: on an AVX2-only AMD EPYC, training with
+    channels-last tensors made oneDNN's weight-gradient kernel corrupt the heap ("double free or
+    corruption", torch 2.13.0; fine with ONEDNN_MAX_CPU_ISA=SSE41 or NCHW)."""
+    return torch.channels_last if torch.backends.cpu.get_cpu_capability() == "AVX512" else torch.contiguous_format
+
+
 def _cl(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=memory_format())
 
 
 def _tuple(value: Any) -> tuple[int, ...] | None:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.base import Evaluator, Task
+from evaluators.dass.search import memory_format
 from evaluators.datasets import scoring_data
 from evaluators.pruning import GradualPruning, LayerSparsity
 from search_spaces import get_space
@@ -67,14 +68,14 @@ class SparseSchedule:
 
 
 def _cl(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=memory_format())
 
 
 def train_sparse(model: nn.Module, data: Arrays, schedule: SparseSchedule, *, seed: int = 0) -> list[LayerSparsity]:
     """Train ``model`` while pruning its sparse layers to their targets; returns each layer's
     final sparsity (the pruned weights are zeroed in the parameters)."""
     torch.manual_seed(seed)
-    model.to(memory_format=torch.channels_last)  # faster depthwise and 1x1 convolutions on CPUs
+    model.to(memory_format=memory_format())  # channels-last where safe: faster on CPUs
     steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
     total = schedule.epochs * steps_per_epoch
     begin, end = int(schedule.prune_begin * total), max(1, int(schedule.prune_end * total))
