@@ -72,9 +72,9 @@ def measure_table(
                 info={"warmup": warmup, "repeats": repeats, "runtime": device.runtime, "threads": device.threads},
             )
             repo.create_table(s, table, status="measuring")
-    catalogue = sp.op_catalogue(**shape)
+    catalogue = full = sp.op_catalogue(**shape)
     if limit is not None:
-        catalogue = catalogue[:limit]
+        catalogue = full[:limit]
     per_pass = table.info.get("repeats", repeats)
 
     def todo(pass_no: int) -> list[OpSpec]:
@@ -110,7 +110,7 @@ def measure_table(
                 db.retrying(lambda s, e=entries: repo.put_entries(s, table_id=table.id, entries=e))
                 done += len(chunk)
                 progress(done, total, f"operators (pass {pass_no}/{passes})")
-        if len(table.entries) < len(sp.op_catalogue(**shape)):
+        if len(table.entries) < len(full):
             return table
         archs = [sp.sample(np.random.default_rng(10_000 + i)) for i in range(fit_archs)]
         progress(0, fit_archs, "overhead fit")

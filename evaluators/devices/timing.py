@@ -140,7 +140,6 @@ def tune_allocator() -> bool:
 
 
 def _cpu_probe(threads: int) -> Callable[[], object]:
-    tune_allocator()
     torch.set_num_threads(threads)
     net, x = probe_network(), torch.randn(1, *PROBE_INPUT)
 
@@ -163,6 +162,8 @@ class TorchMeasurer:
         self.batch_size = batch_size
         self.device = torch.device("cuda" if cuda else "cpu")
         self.probe = None if cuda else _cpu_probe(threads)
+        if not cuda:
+            tune_allocator()
 
     def measure(self, module: nn.Module, shape: tuple[int, int, int], *, warmup: int, repeats: int) -> Stats:
         module = module.eval().to(self.device)
@@ -194,6 +195,7 @@ class OnnxRuntimeMeasurer:
         self.options.inter_op_num_threads = 1
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.probe = _cpu_probe(threads)
+        tune_allocator()
 
     def measure(self, module: nn.Module, shape: tuple[int, int, int], *, warmup: int, repeats: int) -> Stats:
         import onnxruntime as ort
