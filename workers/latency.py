@@ -90,22 +90,22 @@ def measure_table(
             table.info["probe_ms"] = reference
             db.retrying(lambda s: repo.update_info(s, table_id=table.id, info={"probe_ms": reference}))
         progress(done, total, "operators")
+        measure = agent.measure_ops.remote
         for pass_no in range(1, passes + 1):
             ops = todo(pass_no)
             for i in range(0, len(ops), CHUNK):
                 chunk = ops[i : i + CHUNK]
-                measure = agent.measure_ops.remote
-                stats = ray.get(measure(chunk, warmup=warmup, repeats=per_pass))
+                stats = dict(zip(chunk, ray.get(measure(chunk, warmup=warmup, repeats=per_pass)), strict=True))
                 entries = {
                     op.signature(): _combine(table.entries.get(op.signature()), Entry(*st.at(reference), st.runs))
-                    for op, st in zip(chunk, stats, strict=True)
+                    for op, st in stats.items()
                 }
                 disputed = [op for op in chunk if entries[op.signature()] is None]
                 if disputed:  # one more measurement decides
                     extra = ray.get(measure(disputed, warmup=warmup, repeats=per_pass))
                     for op, st in zip(disputed, extra, strict=True):
                         sig = op.signature()
-                        entries[sig] = _median_of_three(table.entries[sig], stats[chunk.index(op)], st, reference)
+                        entries[sig] = _median_of_three(table.entries[sig], stats[op], st, reference)
                 table.entries.update(entries)  # type: ignore[arg-type]
                 db.retrying(lambda s, e=entries: repo.put_entries(s, table_id=table.id, entries=e))
                 done += len(chunk)

@@ -139,8 +139,7 @@ def tune_allocator() -> bool:
         return False
 
 
-def _cpu_probe(threads: int) -> Callable[[], object]:
-    torch.set_num_threads(threads)
+def _cpu_probe() -> Callable[[], object]:
     net, x = probe_network(), torch.randn(1, *PROBE_INPUT)
 
     def run() -> None:
@@ -161,8 +160,9 @@ class TorchMeasurer:
     def __init__(self, *, threads: int, batch_size: int, cuda: bool = False) -> None:
         self.batch_size = batch_size
         self.device = torch.device("cuda" if cuda else "cpu")
-        self.probe = None if cuda else _cpu_probe(threads)
+        self.probe = None if cuda else _cpu_probe()
         if not cuda:
+            torch.set_num_threads(threads)
             tune_allocator()
 
     def measure(self, module: nn.Module, shape: tuple[int, int, int], *, warmup: int, repeats: int) -> Stats:
@@ -194,7 +194,8 @@ class OnnxRuntimeMeasurer:
         self.options.intra_op_num_threads = threads
         self.options.inter_op_num_threads = 1
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.probe = _cpu_probe(threads)
+        self.probe = _cpu_probe()  # PyTorch, at the runtime's thread count
+        torch.set_num_threads(threads)
         tune_allocator()
 
     def measure(self, module: nn.Module, shape: tuple[int, int, int], *, warmup: int, repeats: int) -> Stats:
