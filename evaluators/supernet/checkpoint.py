@@ -15,7 +15,7 @@ import torch
 from evaluators.supernet.network import MnasNetSupernet
 from search_spaces.errors import NasError, UnknownPluginError
 
-FORMAT = "nas-supernet/1"
+FORMAT = "nas-supernet/2"  # 2: one MBConv path per position (elastic expansion)
 SUPERNETS: dict[str, type[MnasNetSupernet]] = {"mnasnet": MnasNetSupernet}
 
 
@@ -55,8 +55,13 @@ def load_supernet(path: Path) -> tuple[MnasNetSupernet, dict[str, Any]]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise NasError(f"{path}: not a supernet checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or not str(payload.get("format", "")).startswith("nas-supernet/"):
         raise NasError(f"{path}: not a supernet checkpoint (format {FORMAT} expected)")
+    if payload["format"] != FORMAT:
+        raise NasError(
+            f"{path}: supernet checkpoint format {payload['format']} is from an older version "
+            f"(this one reads {FORMAT}); train the supernet again with `nas supernet train`"
+        )
     net = build_supernet(payload["space"], shape=payload["shape"], width=payload["width"])
     net.load_state_dict(payload["state_dict"])
     return net.eval(), payload["info"]

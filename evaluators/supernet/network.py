@@ -1,14 +1,15 @@
 """The MnasNet-space supernet: one network that holds the weights of every architecture of the space.
 
 Layout (see docs/supernet.md): every layer *position* ``b<block>_<layer>`` (layer 0-based, up
-to the block's largest depth) keeps separate weights per ConvOp (``conv``, ``dconv``, ``mb3``,
-``mb6``) and per shortcut (``plain``: no residual; ``res``: the identity or pooled shortcut the
-layer gets), i.e. single-path one-shot choice paths. Each path is one `search_spaces` layer
+to the block's largest depth) keeps separate weights per ConvOp type (``conv``, ``dconv``,
+``mb``) and per shortcut (``plain``: no residual; ``res``: the identity or pooled shortcut the
+layer gets), i.e. single-path one-shot choice paths (`path_name`). Each path is one `search_spaces` layer
 built at the position's largest shape (widest input and output, 5x5 kernel, squeeze-excite), so
 a subnet's layer is a slice of it:
 
 * elastic kernel: a 3x3 kernel is the centre of the 5x5 one times a learned 9x9 transform
   matrix shared by all channels of that conv (Once-for-All, Cai et al. 2020);
+* elastic expansion: MBConv3 uses the first half of MBConv6's expanded channels;
 * elastic width: the first ``c`` input / output / expanded / squeeze-excite channels; MBConv's
   expanded channels are re-sorted by importance (`sort_channels`);
 * elastic depth: a block of ``k`` layers uses its first ``k`` positions.
@@ -41,6 +42,13 @@ from search_spaces.ops.spec import OpSpec, conv_out
 OP_GENES = {v: k for k, v in CONV_OPS.items()}  # (kind, expansion) -> ConvOp gene
 SHORTCUTS = ("plain", "res")
 MAX_KERNEL, MIN_KERNEL = max(KERNELS), min(KERNELS)
+
+
+def path_name(gene: str, shortcut: str) -> str:
+    """The choice path that holds a layer's weights: one per ConvOp type (``conv``, ``dconv``,
+    ``mb``: MBConv3 is the first half of MBConv6's expanded channels, OFA's elastic expansion)
+    and shortcut (``plain``, ``res``)."""
+    return f"{'mb' if gene.startswith('mb') else gene}-{shortcut}"
 
 
 def scale(c: int, width: float) -> int:
@@ -176,7 +184,12 @@ class MnasNetSupernet(nn.Module):
     """Every architecture of the MnasNet space for one task shape; ``forward(x, arch)`` runs a subnet."""
 
     def __init__(
-        self, *, in_channels: int = 3, input_size: int = 224, num_classes: int = 1000, width: float = 1.0
+        self,
+        *,
+        in_channels: int = 3,
+        input_size: int = 224,
+        num_classes: int = 1000,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         if not 0.0 < width <= 1.0:
@@ -188,8 +201,8 @@ class MnasNetSupernet(nn.Module):
         for position, specs in self._full_specs().items():
             self.positions[position] = nn.ModuleDict({path: ElasticLayer(s) for path, s in specs.items()})
         init_weights(self)
-        for paths in self.positions.values():
-            for name, elastic in paths.items():  # type: ignore[union-attr]
+        for choices in self.positions.values():
+            for name, elastic in choices.items():  # type: ignore[union-attr]
                 if name.endswith("-res"):
                     zero_last_bn(elastic.layer)  # type: ignore[union-attr]
         self._templates: dict[str, nn.Module] = {}
@@ -210,13 +223,13 @@ class MnasNetSupernet(nn.Module):
             hw_out = conv_out(hw, MAX_KERNEL, stride)
             for layer in range(max(depths)):
                 c_in, s, size = (max(reaching), stride, hw) if layer == 0 else (filters, 1, hw_out)
-                out[f"b{b}_{layer}"] = {
-                    f"{gene}-{cut}": OpSpec(
-                        kind, c_in, filters, size, kernel=MAX_KERNEL, stride=s, expansion=e, se=0.25
-                    )
-                    for gene, (kind, e) in CONV_OPS.items()
-                    for cut in SHORTCUTS
-                }
+                specs: dict[str, OpSpec] = {}
+                for gene, (kind, e) in sorted(CONV_OPS.items(), key=lambda item: item[1][1]):
+                    for cut in SHORTCUTS:  # the widest expansion of a path wins
+                        specs[path_name(gene, cut)] = OpSpec(
+                            kind, c_in, filters, size, kernel=MAX_KERNEL, stride=s, expansion=e, se=0.25
+                        )
+                out[f"b{b}_{layer}"] = specs
             widths = {scale(c, w) for c in choices_of(dists[f"b{b}_filters"])}
             reaching = widths | (reaching if min(depths) == 0 else set())
             hw = hw_out
@@ -230,14 +243,14 @@ class MnasNetSupernet(nn.Module):
             raise InvalidArchitectureError(f"space: {arch.space!r} is not {self.space.name!r}")
         return scaled_ops(self.space.ops(arch, **self.shape), self.width)
 
-    @staticmethod
-    def where(spec: OpSpec) -> tuple[str, str]:
+    def where(self, spec: OpSpec) -> tuple[str, str]:
         """(position, path) that holds the weights of ``spec``."""
         if spec.name in ("stem", "head", "classifier"):
             return spec.name, "fixed"
         block, layer = spec.name[1:].split(".")
         gene = OP_GENES[(spec.kind, spec.expansion)]
-        return f"b{block}_{int(layer) - 1}", f"{gene}-{'plain' if spec.skip == 'none' else 'res'}"
+        shortcut = "plain" if spec.skip == "none" else "res"
+        return f"b{block}_{int(layer) - 1}", path_name(gene, shortcut)
 
     def path(self, spec: OpSpec) -> ElasticLayer:
         position, path = self.where(spec)
@@ -259,9 +272,13 @@ class MnasNetSupernet(nn.Module):
         return self.path(spec).active(self.template(spec), spec.signature())
 
     # -- running and extracting subnets ------------------------------------------------------------
+    def run(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
+        """One layer of a subnet: ``spec``'s module with the supernet's (sliced) tensors."""
+        return functional_call(self.template(spec), self.active_state(spec), (x,))
+
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         for spec in self.ops(arch):
-            x = functional_call(self.template(spec), self.active_state(spec), (x,))
+            x = self.run(spec, x)
         return x
 
     def extract(self, arch: Architecture) -> Network:

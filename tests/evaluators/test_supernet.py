@@ -81,7 +81,7 @@ def test_small_kernels_are_the_transformed_centre_and_widths_are_prefixes(supern
     arch = get_space("mnasnet").reference("mnasnet-a1")  # block 2: mb6, 3x3, 24 filters, two layers
     sub = supernet.extract(arch)
     spec_index, spec = next((i, s) for i, s in enumerate(sub.specs) if s.name == "b2.2")
-    full = supernet.positions["b2_1"]["mb6-res"]
+    full = supernet.positions["b2_1"]["mb-res"]
     big = full.layer.body[1][0].weight  # depthwise 5x5 of the widest layer
     matrix = full.kernel_transforms["body_1_0_weight_5to3"]
     mid = spec.mid
@@ -91,7 +91,9 @@ def test_small_kernels_are_the_transformed_centre_and_widths_are_prefixes(supern
     torch.testing.assert_close(sub[spec_index].body[0][1].running_var, full.layer.body[0][1].running_var[:mid])
 
 
-def test_separate_weights_per_conv_op_and_shortcut_shared_across_depths(supernet: MnasNetSupernet) -> None:
+def test_separate_weights_per_conv_op_type_and_shortcut_shared_across_depths_and_expansions(
+    supernet: MnasNetSupernet,
+) -> None:
     space = get_space("mnasnet")
     base = space.to_params(space.reference("mnasnet-a1"))
     paths = {}
@@ -99,12 +101,13 @@ def test_separate_weights_per_conv_op_and_shortcut_shared_across_depths(supernet
         arch = space.decode({**base, "b4_op": op, "b4_skip": skip})
         spec = next(s for s in supernet.ops(arch) if s.name == "b4.2")
         paths[(op, skip)] = supernet.where(spec)
-    assert len(set(paths.values())) == 4 and paths[("mb6", "idskip")] == ("b4_1", "mb6-res")
+    assert len(set(paths.values())) == 3 and paths[("mb6", "idskip")] == ("b4_1", "mb-res")
+    assert paths[("mb3", "idskip")] == paths[("mb6", "idskip")]  # elastic expansion: MBConv3 is a slice of MBConv6
     shallow = space.decode({**base, "b4_layers": 3})
     assert [supernet.where(s) for s in supernet.ops(shallow) if s.name.startswith("b4.")] == [
-        ("b4_0", "mb6-plain"),  # the first layer never has matching shapes: idskip builds no shortcut there
-        ("b4_1", "mb6-res"),
-        ("b4_2", "mb6-res"),
+        ("b4_0", "mb-plain"),  # the first layer never has matching shapes: idskip builds no shortcut there
+        ("b4_1", "mb-res"),
+        ("b4_2", "mb-res"),
     ]
 
 
@@ -121,7 +124,7 @@ def test_importance_sorting_keeps_the_largest_subnet_and_orders_expanded_channel
     optimizer.step()  # momentum buffers exist now
     with torch.no_grad():
         before = net(x, largest_arch())
-    project = net.positions["b3_1"]["mb6-res"].layer.body[3][0].weight
+    project = net.positions["b3_1"]["mb-res"].layer.body[3][0].weight
     net.sort_channels(optimizer)
     with torch.no_grad():
         torch.testing.assert_close(net(x, largest_arch()), before, rtol=1e-4, atol=1e-5)

@@ -59,7 +59,7 @@ def test_resuming_from_a_checkpoint_continues_exactly_like_an_uninterrupted_run(
     assert not changed, changed[:5]
     initial = tiny_trainer().net.state_dict()
     assert not torch.equal(
-        initial["positions.b7_0.mb6-res.layer.body.0.0.weight"], a["positions.b7_0.mb6-res.layer.body.0.0.weight"]
+        initial["positions.b7_0.mb-res.layer.body.0.0.weight"], a["positions.b7_0.mb-res.layer.body.0.0.weight"]
     )  # the largest subnet's paths were trained
 
 
@@ -81,6 +81,10 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(NasError, match="not a supernet checkpoint"):
         load_supernet(tmp_path / "junk.pt")
+    old = torch.load(path, weights_only=True) | {"format": "nas-supernet/1"}
+    torch.save(old, tmp_path / "old.pt")
+    with pytest.raises(NasError, match=r"older version.*nas supernet train"):
+        load_supernet(tmp_path / "old.pt")
 
 
 def test_supernet_evaluator_scores_batches_and_caches_by_arch_id(tmp_path: Path) -> None:
