@@ -12,6 +12,10 @@ images, supernet 6 epochs, scratch 4 epochs, 12 architectures, 500 validation im
 recalibration images, 1,000 test images for the largest/smallest report, one thread.
 
     .venv/bin/python benchmarks/supernet_ranking.py [--subset 1000] [--epochs 6] [--scratch-epochs 4] [--home DIR]
+
+``--scratch-seeds 2`` trains every candidate with two seeds, ranks them by the mean and prints
+the Kendall tau between the seeds' rankings: the ground truth's own repeatability, which bounds
+what any proxy can show (``--scratch-only`` measures just that, without a supernet).
 """
 
 from __future__ import annotations
@@ -50,6 +54,48 @@ def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool
     return [archs[order[i]] for i in picks]
 
 
+def scratch_train(archs: list[Architecture], args: argparse.Namespace, task: Task, data_dirs: list) -> list[list]:
+    """Each candidate trained from scratch once per seed: ``[seed][candidate]`` outcomes."""
+    runs = []
+    for seed in range(args.seed, args.seed + args.scratch_seeds):
+        scratch = TrainEvaluator(
+            task=task,
+            data_dirs=data_dirs,
+            epochs=args.scratch_epochs,
+            train_limit=args.subset,
+            val_limit=args.val,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            width=args.width,
+            seed=seed,
+            recal_images=args.recal,
+        )
+        outcomes = []
+        for i, arch in enumerate(archs):
+            outcomes.extend(scratch.evaluate([arch]))
+            last = outcomes[-1]
+            print(f"  scratch seed {seed} {i + 1}/{len(archs)}: {last.metrics.get('accuracy', last.error)}")
+        failed = [o.error for o in outcomes if not o.ok]
+        if failed:
+            raise SystemExit(f"scratch training failed: {failed}")
+        runs.append(outcomes)
+    return runs
+
+
+def ground_truth_repeatability(trained: list[list]) -> float | None:
+    """Mean Kendall tau between the seeds' scratch rankings: the most any proxy can agree with one seed."""
+    if len(trained) < 2:
+        return None
+    accs = [np.array([o.metrics["accuracy"] for o in seed]) for seed in trained]
+    taus = [float(kendalltau(a, b).statistic) for i, a in enumerate(accs) for b in accs[i + 1 :]]
+    print(f"scratch ground truth: Kendall tau between seeds {np.mean(taus):.3f} ({len(taus)} pairs)")
+    for seed, a in zip(trained, accs, strict=True):
+        print(
+            f"  seed accuracies: {' '.join(f'{x:.3f}' for x in a)}  ({np.mean([o.seconds for o in seed]):.1f} s each)"
+        )
+    return round(float(np.mean(taus)), 3)
+
+
 def pick_dataset(name: str, settings: Settings) -> str:
     try:
         load_split(name, "val", data_dirs=settings.data_dirs, limit=1)
@@ -66,6 +112,13 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=1000, help="training images (supernet and scratch)")
     parser.add_argument("--epochs", type=int, default=6, help="supernet epochs")
     parser.add_argument("--scratch-epochs", type=int, default=4)
+    parser.add_argument(
+        "--scratch-seeds",
+        type=int,
+        default=1,
+        help="seeds per candidate (2+: the ground truth's own tau)",
+    )
+    parser.add_argument("--scratch-only", action="store_true", help="only the ground truth (no supernet)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--archs", type=int, default=12)
@@ -99,6 +152,13 @@ def main() -> None:
         test_limit=args.test_limit,
     )
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    archs = spread_archs(args.archs, shape=task.shape, width=args.width, seed=args.seed + 1)
+    data_dirs = list(settings.data_dirs)
+    trained = scratch_train(archs, args, task, data_dirs)
+    seeds_tau = ground_truth_repeatability(trained)
+    if args.scratch_only:
+        return
+
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
     start = time.perf_counter()
     artifact = train_supernet(
@@ -111,9 +171,6 @@ def main() -> None:
         f"largest val {acc['largest']['val']:.3f} test {acc['largest']['test']:.3f}; "
         f"smallest val {acc['smallest']['val']:.3f} test {acc['smallest']['test']:.3f}"
     )
-
-    archs = spread_archs(args.archs, shape=task.shape, width=args.width, seed=args.seed + 1)
-    data_dirs = list(settings.data_dirs)
     start = time.perf_counter()
     supernet = SupernetEvaluator(
         task=task,
@@ -125,30 +182,14 @@ def main() -> None:
     )
     load_s = time.perf_counter() - start
     scored = supernet.evaluate(archs)
-    scratch = TrainEvaluator(
-        task=task,
-        data_dirs=data_dirs,
-        epochs=args.scratch_epochs,
-        train_limit=args.subset,
-        val_limit=args.val,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        width=args.width,
-        seed=args.seed,
-        recal_images=args.recal,
-    )
-    trained = []
-    for i, arch in enumerate(archs):
-        trained.extend(scratch.evaluate([arch]))
-        print(f"  scratch {i + 1}/{len(archs)}: {trained[-1].metrics.get('accuracy', trained[-1].error)}")
 
-    failed = [o.error for o in [*scored, *trained] if not o.ok]
+    failed = [o.error for o in scored if not o.ok]
     if failed:
         raise SystemExit(f"evaluations failed: {failed}")
     space = get_space("mnasnet")
     rows = []
     print(f"\n{'arch':16} {'MMACs':>7} {'params':>8} {'supernet':>8} {'scratch':>8} {'s/cand':>7} {'scratch s':>9}")
-    for arch, s, t in zip(archs, scored, trained, strict=True):
+    for arch, s, t in zip(archs, scored, trained[0], strict=True):
         cost = total_cost(scaled_ops(space.ops(arch, **task.shape), args.width))
         rows.append(
             {
@@ -157,14 +198,14 @@ def main() -> None:
                 "macs": cost.macs,
                 "params": cost.params,
                 "supernet_acc": s.metrics["accuracy"],
-                "scratch_acc": t.metrics["accuracy"],
+                "scratch_acc": float(np.mean([seed[len(rows)].metrics["accuracy"] for seed in trained])),
                 "supernet_s": s.seconds,
                 "scratch_s": t.seconds,
             }
         )
         print(
             f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {s.metrics['accuracy']:8.3f} "
-            f"{t.metrics['accuracy']:8.3f} {s.seconds:7.2f} {t.seconds:9.1f}"
+            f"{rows[-1]['scratch_acc']:8.3f} {s.seconds:7.2f} {t.seconds:9.1f}"
         )
     sup = np.array([r["supernet_acc"] for r in rows])
     scr = np.array([r["scratch_acc"] for r in rows])
@@ -178,6 +219,8 @@ def main() -> None:
         "train_images": args.subset,
         "supernet_epochs": args.epochs,
         "scratch_epochs": args.scratch_epochs,
+        "scratch_seeds": args.scratch_seeds,
+        "scratch_seed_kendall_tau": seeds_tau,
         "val_images": args.val,
         "recal_images": args.recal,
         "supernet_artifact": artifact.id,
