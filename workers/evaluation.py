@@ -71,9 +71,10 @@ def _plain(
 def _latency_lut(
     spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
 ) -> dict[str, Any]:
-    unknown = set(options) - {"table", "measure_missing"}
-    if unknown:
-        raise NasError(f"evaluators.latency_lut: unknown options {sorted(unknown)}; known: measure_missing, table")
+    _check_options("latency_lut", options, {"table", "measure_missing", "passes"})
+    passes = options.get("passes", 2)
+    if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
+        raise NasError(f"evaluators.latency_lut.passes must be a whole number >= 1, got {passes!r}")
     with db.session() as s:
         device = lut_repo.get_device(s, spec.device)
         if "table" in options:
@@ -88,7 +89,7 @@ def _latency_lut(
             )
         from workers.latency import measure_table
 
-        table = measure_table(db, space=spec.space, device=device, shape=task.shape, progress=progress)
+        table = measure_table(db, space=spec.space, device=device, shape=task.shape, passes=passes, progress=progress)
     return {"task": task, "table": table}
 
 

@@ -80,3 +80,31 @@ def test_passes_combine_by_agreement() -> None:
     assert _combine(first, Entry(1.2, 0.1, 10)) is None  # 20% apart: a third measurement decides
     third = _median_of_three(first, Stats(1.2, 0.1, 10, probe_ms=2.0, ratio=0.6), Stats(9.0, 0.1, 10), None)
     assert third.median_ms == pytest.approx(1.2) and third.runs == 30
+
+
+def test_a_job_measures_its_missing_table_with_the_passes_it_asks_for(sqlite_db: Database, tmp_path: Path) -> None:
+    from search_spaces import NasError
+    from store.settings import Settings
+    from workers.evaluation import recipes_for
+    from workers.spec import JobSpec
+
+    def spec(**lut: object) -> JobSpec:
+        return JobSpec.model_validate(
+            {
+                "space": "nb201",
+                "dataset": "digits",
+                "device": "cpu",
+                "objectives": [{"metric": "latency_ms"}],
+                "strategy": {"name": "random"},
+                "budget": {"candidates": 1},
+                "evaluators": {"latency_lut": lut},
+            }
+        )
+
+    settings = Settings(home=tmp_path, database_url=sqlite_db.url)
+    with pytest.raises(NasError, match="passes must be a whole number >= 1, got 0"):
+        recipes_for(spec(passes=0), db=sqlite_db, settings=settings, progress=lambda *_: None)
+    (recipe,) = recipes_for(spec(passes=1), db=sqlite_db, settings=settings, progress=lambda *_: None)
+    table = recipe.kwargs["table"]
+    assert len(table.entries) == len(get_space("nb201").op_catalogue(**DIGITS))
+    assert {e.runs for e in table.entries.values()} == {table.info["repeats"]}  # one pass: one set of samples each
