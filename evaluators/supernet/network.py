@@ -3,9 +3,9 @@
 Layout (see docs/supernet.md): every layer *position* ``b<block>_<layer>`` (layer 0-based, up
 to the block's largest depth) keeps separate weights per ConvOp type (``conv``, ``dconv``,
 ``mb``) and per shortcut (``plain``: no residual; ``res``: the identity or pooled shortcut the
-layer gets), i.e. single-path one-shot choice paths (`path_name`). Each path is one `search_spaces` layer
-built at the position's largest shape (widest input and output, 5x5 kernel, squeeze-excite), so
-a subnet's layer is a slice of it:
+layer gets), i.e. single-path one-shot choice paths (`path_name`). Each path is one
+`search_spaces` layer built at the position's largest shape (widest input and output, 5x5
+kernel, squeeze-excite), so a subnet's layer is a slice of it:
 
 * elastic kernel: a 3x3 kernel is the centre of the 5x5 one times a learned 9x9 transform
   matrix shared by all channels of that conv (Once-for-All, Cai et al. 2020);
@@ -184,12 +184,7 @@ class MnasNetSupernet(nn.Module):
     """Every architecture of the MnasNet space for one task shape; ``forward(x, arch)`` runs a subnet."""
 
     def __init__(
-        self,
-        *,
-        in_channels: int = 3,
-        input_size: int = 224,
-        num_classes: int = 1000,
-        width: float = 1.0,
+        self, *, in_channels: int = 3, input_size: int = 224, num_classes: int = 1000, width: float = 1.0
     ) -> None:
         super().__init__()
         if not 0.0 < width <= 1.0:
@@ -243,7 +238,8 @@ class MnasNetSupernet(nn.Module):
             raise InvalidArchitectureError(f"space: {arch.space!r} is not {self.space.name!r}")
         return scaled_ops(self.space.ops(arch, **self.shape), self.width)
 
-    def where(self, spec: OpSpec) -> tuple[str, str]:
+    @staticmethod
+    def where(spec: OpSpec) -> tuple[str, str]:
         """(position, path) that holds the weights of ``spec``."""
         if spec.name in ("stem", "head", "classifier"):
             return spec.name, "fixed"
@@ -272,13 +268,9 @@ class MnasNetSupernet(nn.Module):
         return self.path(spec).active(self.template(spec), spec.signature())
 
     # -- running and extracting subnets ------------------------------------------------------------
-    def run(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
-        """One layer of a subnet: ``spec``'s module with the supernet's (sliced) tensors."""
-        return functional_call(self.template(spec), self.active_state(spec), (x,))
-
     def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         for spec in self.ops(arch):
-            x = self.run(spec, x)
+            x = functional_call(self.template(spec), self.active_state(spec), (x,))
         return x
 
     def extract(self, arch: Architecture) -> Network:
