@@ -157,6 +157,14 @@ def main() -> None:
     trained = scratch_train(archs, args, task, data_dirs)
     seeds_tau = ground_truth_repeatability(trained)
     if args.scratch_only:
+        if args.out:
+            ground = {
+                "archs": [a.arch_id for a in archs],
+                "scratch_seed_kendall_tau": seeds_tau,
+                "accuracy": [[o.metrics["accuracy"] for o in seed] for seed in trained],
+                "seconds": [[o.seconds for o in seed] for seed in trained],
+            }
+            args.out.write_text(json.dumps(ground, indent=2))
         return
 
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
