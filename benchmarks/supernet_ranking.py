@@ -130,6 +130,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    if args.scratch_seeds < 1:
+        parser.error("--scratch-seeds must be at least 1")
     torch.set_num_threads(args.threads)
 
     settings = Settings(home=args.home, ray_num_cpus=2)
@@ -197,7 +199,8 @@ def main() -> None:
     space = get_space("mnasnet")
     rows = []
     print(f"\n{'arch':16} {'MMACs':>7} {'params':>8} {'supernet':>8} {'scratch':>8} {'s/cand':>7} {'scratch s':>9}")
-    for arch, s, t in zip(archs, scored, trained[0], strict=True):
+    truth = np.mean([[o.metrics["accuracy"] for o in seed] for seed in trained], axis=0)  # mean over seeds
+    for arch, s, t, acc_t in zip(archs, scored, trained[0], truth, strict=True):
         cost = total_cost(scaled_ops(space.ops(arch, **task.shape), args.width))
         rows.append(
             {
@@ -206,7 +209,7 @@ def main() -> None:
                 "macs": cost.macs,
                 "params": cost.params,
                 "supernet_acc": s.metrics["accuracy"],
-                "scratch_acc": float(np.mean([seed[len(rows)].metrics["accuracy"] for seed in trained])),
+                "scratch_acc": float(acc_t),
                 "supernet_s": s.seconds,
                 "scratch_s": t.seconds,
             }
