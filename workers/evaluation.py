@@ -72,8 +72,8 @@ def _latency_lut(
     spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
 ) -> dict[str, Any]:
     _check_options("latency_lut", options, {"table", "measure_missing", "passes"})
-    passes = options.get("passes", 2)
-    if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
+    passes = options.get("passes")  # None: measure_table's default
+    if passes is not None and (not isinstance(passes, int) or isinstance(passes, bool) or passes < 1):
         raise NasError(f"evaluators.latency_lut.passes must be a whole number >= 1, got {passes!r}")
     with db.session() as s:
         device = lut_repo.get_device(s, spec.device)
