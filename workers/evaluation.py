@@ -89,7 +89,8 @@ def _latency_lut(
             )
         from workers.latency import measure_table
 
-        table = measure_table(db, space=spec.space, device=device, shape=task.shape, passes=passes, progress=progress)
+        extra = {} if passes is None else {"passes": passes}
+        table = measure_table(db, space=spec.space, device=device, shape=task.shape, progress=progress, **extra)
     return {"task": task, "table": table}
 
 

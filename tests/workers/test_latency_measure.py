@@ -108,3 +108,12 @@ def test_a_job_measures_its_missing_table_with_the_passes_it_asks_for(sqlite_db:
     table = recipe.kwargs["table"]
     assert len(table.entries) == len(get_space("nb201").op_catalogue(**DIGITS))
     assert {e.runs for e in table.entries.values()} == {table.info["repeats"]}  # one pass: one set of samples each
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")  # no table yet: measured with the default passes
+    other.migrate()
+    try:
+        (recipe,) = recipes_for(spec(), db=other, settings=settings, progress=lambda *_: None)
+        assert all(
+            e.runs >= 2 * recipe.kwargs["table"].info["repeats"] for e in recipe.kwargs["table"].entries.values()
+        )
+    finally:
+        other.dispose()
