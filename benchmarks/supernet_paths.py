@@ -1,0 +1,152 @@
+"""Which elastic dimensions and choice paths a MnasNet supernet can train at a CPU budget.
+
+The diagnosis behind docs/supernet.md ("Diagnosed on 2026-11-28"). Trains a small supernet with
+ONE random subnet per step (no sandwich) in which only the genes named by ``--genes`` are drawn
+at random, per block; every other gene stays at the largest subnet's. Prints the mean training
+loss of the last 25 steps, the largest gradient norm seen, and the validation accuracy of
+``--evals`` random draws after BatchNorm recalibration (chance is 0.10).
+
+``--trust F`` caps every tensor's step at F times its norm (a LARS-style trust ratio; 0 = off); it
+replaces the global gradient-norm clip at 5 unless ``--clip-with-trust``.
+
+    .venv/bin/python benchmarks/supernet_paths.py --genes skip --steps 300 [--trust 0.02]
+    .venv/bin/python benchmarks/supernet_paths.py --genes op,skip --steps 400 --trust 0.02
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evaluators.datasets import load_split, recalibration_images
+from evaluators.supernet.network import MnasNetSupernet
+from evaluators.supernet.training import Schedule, batches, cosine, make_optimizer, subnet_accuracy
+from search_spaces import Architecture
+from search_spaces.base import choices_of
+
+GENES = ("op", "layers", "kernel", "filters", "se", "skip")
+LARGEST = {"op": "mb6", "skip": "idskip"}  # every other gene: its last (largest) choice
+
+
+def sampler(  # type: ignore[no-untyped-def]
+    net: MnasNetSupernet, genes: set[str], *, same: bool = False, ops: list[str] | None = None, fix: dict | None = None
+):
+    """A function rng -> Architecture drawing ``genes`` per block (one draw for all blocks when
+    ``same``; ConvOps only from ``ops`` when given), the rest at ``fix`` or the largest's."""
+    dists = {name: choices_of(d) for name, d in net.space.distributions().items()}
+    fixed = {**LARGEST, **(fix or {})}
+
+    def draw(rng: np.random.Generator) -> Architecture:
+        params, shared = {}, {}
+        for name, choices in dists.items():
+            gene = name.split("_", 1)[1]
+            if gene == "op" and ops:
+                choices = tuple(ops)
+            if gene not in genes:
+                params[name] = type(choices[-1])(fixed[gene]) if gene in fixed else choices[-1]
+            elif same:
+                params[name] = shared.setdefault(gene, choices[int(rng.integers(len(choices)))])
+            else:
+                params[name] = choices[int(rng.integers(len(choices)))]
+        return net.space.decode(params)
+
+    return draw
+
+
+@torch.no_grad()
+def trust_step(optimizer: torch.optim.Optimizer, trust: float, floor: float) -> None:
+    """``optimizer.step()`` with each tensor's update capped at ``trust`` x max(its norm, ``floor``)."""
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    before = [p.detach().clone() for p in params]
+    optimizer.step()
+    for p, old in zip(params, before, strict=True):
+        delta = p - old
+        cap = trust * max(float(old.norm()), floor)
+        size = float(delta.norm())
+        if size > cap:
+            p.copy_(old + delta * (cap / size))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--genes", default="op,skip", help=f"comma-separated from {','.join(GENES)}, or none")
+    parser.add_argument("--same", action="store_true", help="one draw per gene for all blocks")
+    parser.add_argument("--ops", default=None, help="ConvOps to draw from, e.g. mb6,conv (default: all four)")
+    parser.add_argument("--fix", action="append", default=[], help="gene=value, e.g. skip=noskip")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--trust", type=float, default=0.0)
+    parser.add_argument(
+        "--trust-floor", type=float, default=1.0, help="norm assumed for smaller tensors (0: a zero tensor stays 0)"
+    )
+    parser.add_argument(
+        "--clip-with-trust", action="store_true", help="also clip the global gradient norm at 5 under --trust"
+    )
+    parser.add_argument("--evals", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    genes = set() if args.genes == "none" else set(args.genes.split(","))
+    if genes - set(GENES):
+        parser.error(f"unknown genes {sorted(genes - set(GENES))}; known: {', '.join(GENES)}")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    train = load_split(args.dataset, "train", data_dirs=())
+    val = load_split(args.dataset, "val", data_dirs=())
+    c, h = train.x.shape[1], train.x.shape[2]
+    net = MnasNetSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
+    fix = dict(item.split("=", 1) for item in args.fix)
+    ops = args.ops.split(",") if args.ops else None
+    draw = sampler(net, genes, same=args.same, ops=ops, fix=fix)
+    schedule = Schedule(epochs=1, batch_size=args.batch_size, lr=args.lr)
+    optimizer = make_optimizer(net, schedule)
+    scheduler = cosine(optimizer, args.steps)
+    rng = np.random.default_rng(args.seed)
+    losses, max_grad, step, start = [], 0.0, 0, time.perf_counter()
+    net.train()
+    while step < args.steps:
+        for x, y in batches(train, args.batch_size, rng.permutation(len(train))):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(net(x, draw(rng)), y)
+            loss.backward()
+            clip = float("inf") if args.trust > 0 and not args.clip_with_trust else schedule.grad_clip
+            max_grad = max(max_grad, float(nn.utils.clip_grad_norm_(net.parameters(), clip)))
+            if args.trust > 0:
+                trust_step(optimizer, args.trust, args.trust_floor)
+            else:
+                optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if step == args.steps:
+                break
+    seconds = time.perf_counter() - start
+    recal = recalibration_images(train, 256)
+    eval_rng = np.random.default_rng(args.seed + 1)
+    accs = [subnet_accuracy(net, draw(eval_rng), recal=recal, data=val) for _ in range(args.evals)]
+    res_scale = [
+        float(norms[-1].weight.detach().norm())
+        for choices in net.positions.values()
+        for name, elastic in choices.items()  # type: ignore[union-attr]
+        if name.endswith("-res")
+        for norms in [[m for m in elastic.layer.body.modules() if isinstance(m, nn.BatchNorm2d)]]
+    ]
+    print(
+        f"genes={args.genes}{' (same for all blocks)' if args.same else ''} ops={args.ops or 'all'} fix={fix} "
+        f"steps={args.steps} lr={args.lr} trust={args.trust} floor={args.trust_floor} "
+        f"last-25 loss {np.mean(losses[-25:]):.3f} max grad norm {max_grad:.0f} "
+        f"val acc of {args.evals} draws {min(accs):.3f}-{max(accs):.3f} (mean {np.mean(accs):.3f}) "
+        f"residual paths' last-BN scale norm: max {max(res_scale):.3f} [{seconds:.0f} s training]"
+    )
+
+
+if __name__ == "__main__":
+    main()
