@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluators.datasets import load_split, recalibration_images
+from evaluators.datasets import Arrays, load_split, recalibration_images
 from evaluators.supernet.network import MnasNetSupernet
 from evaluators.supernet.training import Schedule, batches, cosine, make_optimizer, subnet_accuracy
 from search_spaces import Architecture
@@ -33,9 +34,14 @@ GENES = ("op", "layers", "kernel", "filters", "se", "skip")
 LARGEST = {"op": "mb6", "skip": "idskip"}  # every other gene: its last (largest) choice
 
 
-def sampler(  # type: ignore[no-untyped-def]
-    net: MnasNetSupernet, genes: set[str], *, same: bool = False, ops: list[str] | None = None, fix: dict | None = None
-):
+def sampler(
+    net: MnasNetSupernet,
+    genes: set[str],
+    *,
+    same: bool = False,
+    ops: list[str] | None = None,
+    fix: dict[str, str] | None = None,
+) -> Callable[[np.random.Generator], Architecture]:
     """A function rng -> Architecture drawing ``genes`` per block (one draw for all blocks when
     ``same``; ConvOps only from ``ops`` when given), the rest at ``fix`` or the largest's."""
     dists = {name: choices_of(d) for name, d in net.space.distributions().items()}
@@ -72,6 +78,20 @@ def trust_step(optimizer: torch.optim.Optimizer, trust: float, floor: float) -> 
             p.copy_(old + delta * (cap / size))
 
 
+def init_grads(net: MnasNetSupernet, arch: Architecture, train: Arrays) -> None:
+    """Each layer's gradient norm for one batch of 64 at initialisation (the extracted subnet, train mode)."""
+    model = net.extract(arch).train()
+    x, y = next(batches(train, 64))
+    F.cross_entropy(model(x), y).backward()
+    norms = [
+        float(sum(p.grad.square().sum() for p in layer.parameters() if p.grad is not None)) ** 0.5
+        for layer in model.children()
+    ]
+    print(f"{arch.genome}\nlayer gradient norms, input to output: {' '.join(f'{n:.0f}' for n in norms)}")
+    growth = (norms[1] / norms[-2]) ** (1 / max(1, len(norms) - 3))
+    print(f"mean growth per layer towards the input (layers 1..{len(norms) - 2}): {growth:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--genes", default="op,skip", help=f"comma-separated from {','.join(GENES)}, or none")
@@ -90,6 +110,9 @@ def main() -> None:
     parser.add_argument(
         "--clip-with-trust", action="store_true", help="also clip the global gradient norm at 5 under --trust"
     )
+    parser.add_argument(
+        "--init-grads", action="store_true", help="only print each layer's gradient norm at initialisation"
+    )
     parser.add_argument("--evals", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -106,6 +129,9 @@ def main() -> None:
     fix = dict(item.split("=", 1) for item in args.fix)
     ops = args.ops.split(",") if args.ops else None
     draw = sampler(net, genes, same=args.same, ops=ops, fix=fix)
+    if args.init_grads:
+        init_grads(net, draw(np.random.default_rng(args.seed)), train)
+        return
     schedule = Schedule(epochs=1, batch_size=args.batch_size, lr=args.lr)
     optimizer = make_optimizer(net, schedule)
     scheduler = cosine(optimizer, args.steps)
@@ -132,12 +158,11 @@ def main() -> None:
     recal = recalibration_images(train, 256)
     eval_rng = np.random.default_rng(args.seed + 1)
     accs = [subnet_accuracy(net, draw(eval_rng), recal=recal, data=val) for _ in range(args.evals)]
-    res_scale = [
-        float(norms[-1].weight.detach().norm())
+    res_scale = [  # the residual paths' zero-initialised last BatchNorm scales: still 0 = still the identity
+        float([m for m in elastic.layer.body.modules() if isinstance(m, nn.BatchNorm2d)][-1].weight.detach().norm())
         for choices in net.positions.values()
         for name, elastic in choices.items()  # type: ignore[union-attr]
         if name.endswith("-res")
-        for norms in [[m for m in elastic.layer.body.modules() if isinstance(m, nn.BatchNorm2d)]]
     ]
     print(
         f"genes={args.genes}{' (same for all blocks)' if args.same else ''} ops={args.ops or 'all'} fix={fix} "
