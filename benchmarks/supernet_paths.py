@@ -6,8 +6,10 @@ at random, per block; every other gene stays at the largest subnet's. Prints the
 loss of the last 25 steps, the largest gradient norm seen, and the validation accuracy of
 ``--evals`` random draws after BatchNorm recalibration (chance is 0.10).
 
-``--trust F`` caps every tensor's step at F times its norm (a LARS-style trust ratio; 0 = off); it
-replaces the global gradient-norm clip at 5 unless ``--clip-with-trust``.
+``--anneal-plain N`` adds a shortcut to plain layers, scaled from 1 to 0 over the first N steps
+(the trained and scored subnets are plain after that). ``--trust F`` caps every tensor's step at
+F times its norm (a LARS-style trust ratio; 0 = off); it replaces the global gradient-norm clip at
+5 unless ``--clip-with-trust``.
 
     .venv/bin/python benchmarks/supernet_paths.py --genes skip --steps 300 [--trust 0.02]
     .venv/bin/python benchmarks/supernet_paths.py --genes op,skip --steps 400 --trust 0.02
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from evaluators.datasets import Arrays, load_split, recalibration_images
 from evaluators.supernet.network import MnasNetSupernet
@@ -32,6 +35,19 @@ from search_spaces.base import choices_of
 
 GENES = ("op", "layers", "kernel", "filters", "se", "skip")
 LARGEST = {"op": "mb6", "skip": "idskip"}  # every other gene: its last (largest) choice
+
+
+class AnnealedSupernet(MnasNetSupernet):
+    """A supernet whose plain layers (no shortcut, same input and output shape) get ``alpha`` x
+    their input added; ``alpha`` = 0 is the plain supernet (extraction always gives plain layers)."""
+
+    alpha: float = 0.0
+
+    def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        for spec in self.ops(arch):
+            y = functional_call(self.template(spec), self.active_state(spec), (x,))
+            x = y + self.alpha * x if self.alpha > 0 and spec.skip == "none" and y.shape == x.shape else y
+        return x
 
 
 def sampler(
@@ -113,6 +129,12 @@ def main() -> None:
     parser.add_argument(
         "--init-grads", action="store_true", help="only print each layer's gradient norm at initialisation"
     )
+    parser.add_argument(
+        "--anneal-plain",
+        type=int,
+        default=0,
+        help="give plain layers a shortcut scaled from 1 to 0 over this many steps (0: off)",
+    )
     parser.add_argument("--evals", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -125,7 +147,7 @@ def main() -> None:
     train = load_split(args.dataset, "train", data_dirs=())
     val = load_split(args.dataset, "val", data_dirs=())
     c, h = train.x.shape[1], train.x.shape[2]
-    net = MnasNetSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
+    net = AnnealedSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
     fix = dict(item.split("=", 1) for item in args.fix)
     ops = args.ops.split(",") if args.ops else None
     draw = sampler(net, genes, same=args.same, ops=ops, fix=fix)
@@ -141,6 +163,7 @@ def main() -> None:
     while step < args.steps:
         for x, y in batches(train, args.batch_size, rng.permutation(len(train))):
             optimizer.zero_grad(set_to_none=True)
+            net.alpha = max(0.0, 1.0 - step / args.anneal_plain) if args.anneal_plain else 0.0
             loss = F.cross_entropy(net(x, draw(rng)), y)
             loss.backward()
             clip = float("inf") if args.trust > 0 and not args.clip_with_trust else schedule.grad_clip
@@ -166,7 +189,8 @@ def main() -> None:
     ]
     print(
         f"genes={args.genes}{' (same for all blocks)' if args.same else ''} ops={args.ops or 'all'} fix={fix} "
-        f"steps={args.steps} lr={args.lr} trust={args.trust} floor={args.trust_floor} "
+        f"steps={args.steps} lr={args.lr} trust={args.trust} floor={args.trust_floor} anneal={args.anneal_plain} "
+        f"loss by quarter {' '.join(f'{np.mean(q):.2f}' for q in np.array_split(losses, 4))} "
         f"last-25 loss {np.mean(losses[-25:]):.3f} max grad norm {max_grad:.0f} "
         f"val acc of {args.evals} draws {min(accs):.3f}-{max(accs):.3f} (mean {np.mean(accs):.3f}) "
         f"residual paths' last-BN scale norm: max {max(res_scale):.3f} [{seconds:.0f} s training]"
