@@ -57,19 +57,22 @@ def sampler(
     same: bool = False,
     ops: list[str] | None = None,
     fix: dict[str, str] | None = None,
-) -> Callable[[np.random.Generator], Architecture]:
-    """A function rng -> Architecture drawing ``genes`` per block (one draw for all blocks when
-    ``same``; ConvOps only from ``ops`` when given), the rest at ``fix`` or the largest's."""
+) -> Callable[..., Architecture]:
+    """A function (rng, blocks=None) -> Architecture drawing ``genes`` per block (one draw for all
+    blocks when ``same``; ConvOps only from ``ops`` when given; only in ``blocks`` random blocks when
+    given), the rest at ``fix`` or the largest's."""
     dists = {name: choices_of(d) for name, d in net.space.distributions().items()}
     fixed = {**LARGEST, **(fix or {})}
+    n_blocks = len({name.split("_", 1)[0] for name in dists})
 
-    def draw(rng: np.random.Generator) -> Architecture:
+    def draw(rng: np.random.Generator, blocks: int | None = None) -> Architecture:
         params, shared = {}, {}
+        mutated = None if blocks is None else {f"b{b + 1}" for b in rng.choice(n_blocks, blocks, replace=False)}
         for name, choices in dists.items():
             gene = name.split("_", 1)[1]
             if gene == "op" and ops:
                 choices = tuple(ops)
-            if gene not in genes:
+            if gene not in genes or (mutated is not None and name.split("_", 1)[0] not in mutated):
                 params[name] = type(choices[-1])(fixed[gene]) if gene in fixed else choices[-1]
             elif same:
                 params[name] = shared.setdefault(gene, choices[int(rng.integers(len(choices)))])
@@ -135,6 +138,12 @@ def main() -> None:
         default=0,
         help="give plain layers a shortcut scaled from 1 to 0 over this many steps (0: off)",
     )
+    parser.add_argument(
+        "--mutate",
+        default="",
+        help="draw the genes in only K random blocks per step (the rest the largest's): K, or K0:K1 "
+        "for K growing linearly from K0 to K1 over the run (scoring always draws every block)",
+    )
     parser.add_argument("--evals", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -158,13 +167,18 @@ def main() -> None:
     optimizer = make_optimizer(net, schedule)
     scheduler = cosine(optimizer, args.steps)
     rng = np.random.default_rng(args.seed)
+    k0, k1 = (int(k) for k in (args.mutate.split(":") * 2)[:2]) if args.mutate else (0, 0)
+
+    def blocks(step: int) -> int | None:
+        return None if not args.mutate else round(k0 + (k1 - k0) * step / max(1, args.steps - 1))
+
     losses, max_grad, step, start = [], 0.0, 0, time.perf_counter()
     net.train()
     while step < args.steps:
         for x, y in batches(train, args.batch_size, rng.permutation(len(train))):
             optimizer.zero_grad(set_to_none=True)
             net.alpha = max(0.0, 1.0 - step / args.anneal_plain) if args.anneal_plain else 0.0
-            loss = F.cross_entropy(net(x, draw(rng)), y)
+            loss = F.cross_entropy(net(x, draw(rng, blocks(step))), y)
             loss.backward()
             clip = float("inf") if args.trust > 0 and not args.clip_with_trust else schedule.grad_clip
             max_grad = max(max_grad, float(nn.utils.clip_grad_norm_(net.parameters(), clip)))
@@ -189,7 +203,8 @@ def main() -> None:
     ]
     print(
         f"genes={args.genes}{' (same for all blocks)' if args.same else ''} ops={args.ops or 'all'} fix={fix} "
-        f"steps={args.steps} lr={args.lr} trust={args.trust} floor={args.trust_floor} anneal={args.anneal_plain} "
+        f"mutate={args.mutate or 'all'} steps={args.steps} lr={args.lr} trust={args.trust} floor={args.trust_floor} "
+        f"anneal={args.anneal_plain} "
         f"loss by quarter {' '.join(f'{np.mean(q):.2f}' for q in np.array_split(losses, 4))} "
         f"last-25 loss {np.mean(losses[-25:]):.3f} max grad norm {max_grad:.0f} "
         f"val acc of {args.evals} draws {min(accs):.3f}-{max(accs):.3f} (mean {np.mean(accs):.3f}) "

@@ -76,9 +76,13 @@ def scaled_ops(ops: Sequence[OpSpec], width: float) -> list[OpSpec]:
 
 def zero_last_bn(layer: nn.Module) -> None:
     """Zero the scale of the last BatchNorm in a layer's body, so that a residual layer starts as
-    its shortcut (Goyal et al. 2017; fast early training of deep MBConv stacks)."""
-    norms = [m for m in layer.body.modules() if isinstance(m, nn.BatchNorm2d)]  # type: ignore[union-attr]
-    nn.init.zeros_(norms[-1].weight)
+    its shortcut (Goyal et al. 2017; fast early training of deep MBConv stacks). Not where a ReLU
+    follows that BatchNorm (``conv`` layers: conv-BN-ReLU): ReLU(0) has zero gradient, so the
+    body would output 0 and never train."""
+    leaves = [m for m in layer.body.modules() if not list(m.children())]  # type: ignore[union-attr]
+    last = max(i for i, m in enumerate(leaves) if isinstance(m, nn.BatchNorm2d))
+    if not any(isinstance(m, nn.ReLU) for m in leaves[last + 1 :]):
+        nn.init.zeros_(leaves[last].weight)
 
 
 def zero_init_residuals(net: nn.Module) -> nn.Module:

@@ -152,3 +152,21 @@ def test_bad_width_and_foreign_architectures_are_refused() -> None:
     foreign = get_space("mnasnet").reference("mnasnet-a1").model_copy(update={"space": "nasnet"})
     with pytest.raises(ValueError, match="space: 'nasnet' is not 'mnasnet'"):
         net.extract(foreign)
+
+
+@pytest.mark.parametrize("kind", ["conv", "dconv", "mbconv"])
+def test_zero_initialised_residual_bodies_still_train(kind: str) -> None:
+    """A residual body starts at zero output but gets gradients; a ``conv`` body (BN then ReLU)
+    keeps its scale, since ReLU(0) would pass no gradient and the body would never train."""
+    from evaluators.supernet.network import zero_init_residuals
+    from search_spaces.ops.spec import OpSpec
+
+    torch.manual_seed(0)
+    spec = OpSpec(kind, 8, 8, 6, kernel=3, stride=1, expansion=3 if kind == "mbconv" else 1, skip="id")
+    net = zero_init_residuals(Network([spec])).train()
+    x = torch.randn(4, 8, 6, 6)
+    net(x).square().mean().backward()
+    last_bn = [m for m in net[0].body.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]
+    assert last_bn.weight.grad is not None and float(last_bn.weight.grad.abs().sum()) > 0
+    if kind != "conv":
+        assert torch.equal(net.eval()(x), x)  # starts as its shortcut
