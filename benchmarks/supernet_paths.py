@@ -32,6 +32,7 @@ from evaluators.supernet.network import MnasNetSupernet
 from evaluators.supernet.training import Schedule, batches, cosine, make_optimizer, subnet_accuracy
 from search_spaces import Architecture
 from search_spaces.base import choices_of
+from store.settings import Settings
 
 GENES = ("op", "layers", "kernel", "filters", "se", "skip")
 LARGEST = {"op": "mb6", "skip": "idskip"}  # every other gene: its last (largest) choice
@@ -144,6 +145,8 @@ def main() -> None:
         help="draw the genes in only K random blocks per step (the rest the largest's): K, or K0:K1 "
         "for K growing linearly from K0 to K1 over the run (scoring always draws every block)",
     )
+    parser.add_argument("--subset", type=int, default=None, help="training images (default: all)")
+    parser.add_argument("--val", type=int, default=1000, help="validation images the draws are scored on")
     parser.add_argument("--evals", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -153,8 +156,9 @@ def main() -> None:
         parser.error(f"unknown genes {sorted(genes - set(GENES))}; known: {', '.join(GENES)}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    train = load_split(args.dataset, "train", data_dirs=())
-    val = load_split(args.dataset, "val", data_dirs=())
+    dirs = tuple(Settings().data_dirs)
+    train = load_split(args.dataset, "train", data_dirs=dirs, limit=args.subset)
+    val = load_split(args.dataset, "val", data_dirs=dirs, limit=args.val)
     c, h = train.x.shape[1], train.x.shape[2]
     net = AnnealedSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
     fix = dict(item.split("=", 1) for item in args.fix)

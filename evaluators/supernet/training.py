@@ -81,6 +81,13 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
+def channels_last(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in the channels-last layout (images, 4-D weights): standalone networks of depthwise and
+    1x1 convolutions run ~1.7x faster so on CPUs (benchmarks/channels_last.py). A supernet's sliced
+    weights do not gain, so `SandwichTrainer` keeps the default layout."""
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+
+
 @torch.no_grad()
 def recalibrate_bn(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> None:
     """Reset every BatchNorm's running statistics and re-estimate them (exact average) on ``x``."""
@@ -88,19 +95,19 @@ def recalibrate_bn(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> No
     for bn in norms:
         bn.reset_running_stats()
         bn.momentum = None
-    model.train()
+    model.to(memory_format=torch.channels_last).train()
     for i in range(0, len(x), batch_size):
-        model(torch.from_numpy(x[i : i + batch_size]))
+        model(channels_last(torch.from_numpy(x[i : i + batch_size])))
     model.eval()
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, data: Arrays, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` (put in eval mode) on ``data``."""
-    model.eval()
+    model.to(memory_format=torch.channels_last).eval()
     correct = 0
     for x, y in batches(data, batch_size):
-        correct += int((model(x).argmax(dim=1) == y).sum())
+        correct += int((model(channels_last(x)).argmax(dim=1) == y).sum())
     return correct / max(1, len(data))
 
 
@@ -117,6 +124,7 @@ def train_epochs(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: in
     """Train ``model`` from its current weights on ``data``, one epoch per step of the iterator;
     yields each epoch's mean loss. Seeded data order and dropout."""
     torch.manual_seed(seed)
+    model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, schedule)
     steps = schedule.epochs * math.ceil(len(data) / schedule.batch_size)
     scheduler = cosine(optimizer, steps)
@@ -126,7 +134,7 @@ def train_epochs(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: in
         loss_sum, count = 0.0, 0
         for x, y in batches(data, schedule.batch_size, order):
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(channels_last(x)), y)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
             optimizer.step()

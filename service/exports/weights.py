@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from evaluators.base import Task
@@ -40,6 +41,7 @@ def supernet_weights(
     )
     model = scorer.net.extract(arch)
     recalibrate_bn(model, scorer.recal)
+    model.to(memory_format=torch.contiguous_format)  # recalibration ran it channels-last
     return model, {
         "source": "supernet",
         "artifact_id": artifact_id,
