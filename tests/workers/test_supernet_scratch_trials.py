@@ -10,8 +10,7 @@ import torch
 
 from evaluators.base import Task
 from evaluators.scratch import TrainEvaluator
-from evaluators.supernet.network import smallest_arch
-from search_spaces import get_space
+from evaluators.supernet.network import largest_arch, smallest_arch
 from store.settings import Settings
 from workers.train_trials import train_candidates
 
@@ -21,8 +20,7 @@ OPTIONS = {"epochs": 2, "train_limit": 96, "val_limit": 96, "width": 0.25, "batc
 
 @pytest.mark.usefixtures("ray_cluster")
 def test_asha_stops_the_trials_that_trail_at_its_rung(tmp_path: Path) -> None:
-    space = get_space("mnasnet")
-    archs = [smallest_arch(), space.reference("mnasnet-a1")]  # the shallow one learns faster at first
+    archs = [smallest_arch(), largest_arch()]  # the shallow one learns faster at first (0.18 vs 0.07)
     settings = Settings(home=tmp_path, ray_num_cpus=2)
     results = train_candidates(
         archs, task=TASK, settings=settings, options=OPTIONS, asha=True, grace_period=1, max_concurrent=1
