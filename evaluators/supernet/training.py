@@ -82,10 +82,12 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def channels_last(t: torch.Tensor) -> torch.Tensor:
-    """``t`` in the channels-last layout (images, 4-D weights): standalone networks of depthwise and
-    1x1 convolutions run ~1.7x faster so on CPUs (benchmarks/channels_last.py). A supernet's sliced
-    weights do not gain, so `SandwichTrainer` keeps the default layout."""
-    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+    """A batch of images in the channels-last layout. Standalone networks of depthwise and 1x1
+    convolutions that are channels-last too (``model.to(memory_format=torch.channels_last)``) train
+    and run ~1.65x faster so on CPUs (benchmarks/channels_last.py); a network in the default layout
+    takes such a batch at about its usual speed. A supernet's sliced weights do not gain, so
+    `SandwichTrainer` keeps the default layout."""
+    return t.contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -95,7 +97,7 @@ def recalibrate_bn(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> No
     for bn in norms:
         bn.reset_running_stats()
         bn.momentum = None
-    model.to(memory_format=torch.channels_last).train()
+    model.train()
     for i in range(0, len(x), batch_size):
         model(channels_last(torch.from_numpy(x[i : i + batch_size])))
     model.eval()
@@ -104,27 +106,32 @@ def recalibrate_bn(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> No
 @torch.no_grad()
 def accuracy(model: nn.Module, data: Arrays, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` (put in eval mode) on ``data``."""
-    model.to(memory_format=torch.channels_last).eval()
+    model.eval()
     correct = 0
     for x, y in batches(data, batch_size):
         correct += int((model(channels_last(x)).argmax(dim=1) == y).sum())
     return correct / max(1, len(data))
 
 
+def inherited(supernet: MnasNetSupernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256) -> nn.Module:
+    """``arch``'s subnet with inherited weights, channels-last, its BatchNorm statistics re-estimated
+    on ``recal``: the network the ``supernet`` evaluator scores."""
+    model = supernet.extract(arch).to(memory_format=torch.channels_last)
+    recalibrate_bn(model, recal, batch_size)
+    return model
+
+
 def subnet_accuracy(
     supernet: MnasNetSupernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = 256
 ) -> float:
     """Accuracy of ``arch`` with inherited weights after BatchNorm recalibration on ``recal``."""
-    model = supernet.extract(arch)
-    recalibrate_bn(model, recal, batch_size)
-    return accuracy(model, data, batch_size)
+    return accuracy(inherited(supernet, arch, recal=recal, batch_size=batch_size), data, batch_size)
 
 
 def train_epochs(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> Iterator[float]:
     """Train ``model`` from its current weights on ``data``, one epoch per step of the iterator;
     yields each epoch's mean loss. Seeded data order and dropout."""
     torch.manual_seed(seed)
-    model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, schedule)
     steps = schedule.epochs * math.ceil(len(data) / schedule.batch_size)
     scheduler = cosine(optimizer, steps)

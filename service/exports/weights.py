@@ -19,7 +19,7 @@ def supernet_weights(
     produced: dict[str, Any], arch: Architecture, task: Task, settings: Settings
 ) -> tuple[nn.Module, dict[str, Any]] | None:
     from evaluators.supernet.evaluator import SupernetEvaluator
-    from evaluators.supernet.training import recalibrate_bn
+    from evaluators.supernet.training import inherited
 
     artifact_id = produced.get("artifact_id")
     if not artifact_id or settings is None:
@@ -39,9 +39,7 @@ def supernet_weights(
         recal_images=int(produced.get("recal_images", 256)),
         val_limit=1,
     )
-    model = scorer.net.extract(arch)
-    recalibrate_bn(model, scorer.recal)
-    model.to(memory_format=torch.contiguous_format)  # recalibration ran it channels-last
+    model = inherited(scorer.net, arch, recal=scorer.recal).to(memory_format=torch.contiguous_format)
     return model, {
         "source": "supernet",
         "artifact_id": artifact_id,
