@@ -4,7 +4,9 @@ The ``train`` evaluator (scratch training) and the ``supernet`` evaluator (BN re
 validation of extracted subnets) run networks channels-last (`evaluators.supernet.training`).
 This measures why: for random architectures of the space (Fashion-MNIST shape, width 0.5) it
 times training steps (batch 64, forward and backward) and inference (batches of 256) in both
-layouts, alternating them, and prints the ratios.
+layouts, alternating them, and training steps of the same subnets through the supernet
+(`MnasNetSupernet.channels_last`, as `SandwichTrainer` runs them; plus the sandwich's largest
+subnet), and prints the ratios.
 
     .venv/bin/python benchmarks/channels_last.py [--archs 6] [--threads 2]
 """
@@ -19,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evaluators.supernet.network import MnasNetSupernet
+from evaluators.supernet.network import MnasNetSupernet, largest_arch
+from search_spaces import Architecture
 
 
 def train_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
@@ -42,9 +45,22 @@ def infer_seconds(model: nn.Module, x: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
+def supernet_seconds(
+    net: MnasNetSupernet, arch: Architecture, x: torch.Tensor, y: torch.Tensor, steps: int, cl: bool
+) -> float:
+    net.train()
+    net.channels_last = cl
+    start = time.perf_counter()
+    for i in range(steps):
+        net.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x[i * 64 : (i + 1) * 64], arch), y[i * 64 : (i + 1) * 64]).backward()
+    net.channels_last = False
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archs", type=int, default=6)
+    parser.add_argument("--archs", type=int, default=6, help="random architectures (after the largest)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per measurement")
     parser.add_argument("--images", type=int, default=1024, help="inference images per measurement")
     parser.add_argument("--width", type=float, default=0.5)
@@ -57,11 +73,12 @@ def main() -> None:
     n = max(args.steps * 64, args.images)
     x, y = torch.randn(n, 1, 28, 28), torch.randint(0, 10, (n,))
     layouts = {"default": torch.contiguous_format, "channels_last": torch.channels_last}
-    ratios: dict[str, list[float]] = {"train": [], "infer": []}
-    print(f"{'arch':16} {'train s (default / cl)':>24} {'infer s (default / cl)':>24}")
-    for _ in range(args.archs):
-        arch = net.space.sample(rng)
-        times: dict[str, dict[str, float]] = {"train": {}, "infer": {}}
+    ratios: dict[str, list[float]] = {"train": [], "infer": [], "supernet": []}
+    columns = ("train s", "infer s", "supernet s")
+    print(f"{'arch':16}" + "".join(f" {c + ' (default / cl)':>27}" for c in columns))
+    archs = [largest_arch(net.space), *(net.space.sample(rng) for _ in range(args.archs))]
+    for arch in archs:
+        times: dict[str, dict[str, float]] = {"train": {}, "infer": {}, "supernet": {}}
         for layout, fmt in [*layouts.items(), *layouts.items()]:  # each twice, alternating; keep the best
             model = net.extract(arch).to(memory_format=fmt)
             xs = x.contiguous(memory_format=fmt)
@@ -69,12 +86,15 @@ def main() -> None:
             i = infer_seconds(model, xs[: args.images])
             times["train"][layout] = min(t, times["train"].get(layout, t))
             times["infer"][layout] = min(i, times["infer"].get(layout, i))
+            s = supernet_seconds(net, arch, x, y, args.steps, fmt is torch.channels_last)
+            times["supernet"][layout] = min(s, times["supernet"].get(layout, s))
         for kind in ratios:
             ratios[kind].append(times[kind]["default"] / times[kind]["channels_last"])
-        tr, inf = times["train"], times["infer"]
+        tr, inf, sn = times["train"], times["infer"], times["supernet"]
         print(
-            f"{arch.arch_id[:16]:16} {tr['default']:11.2f} / {tr['channels_last']:<10.2f}"
-            f" {inf['default']:11.2f} / {inf['channels_last']:<10.2f}"
+            f"{arch.arch_id[:16]:16} {tr['default']:14.2f} / {tr['channels_last']:<10.2f}"
+            f" {inf['default']:14.2f} / {inf['channels_last']:<10.2f}"
+            f" {sn['default']:14.2f} / {sn['channels_last']:<10.2f}"
         )
     for kind, values in ratios.items():
         geo = float(np.exp(np.mean(np.log(values))))

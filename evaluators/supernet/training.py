@@ -85,8 +85,8 @@ def channels_last(t: torch.Tensor) -> torch.Tensor:
     """A batch of images in the channels-last layout. Standalone networks of depthwise and 1x1
     convolutions that are channels-last too (``model.to(memory_format=torch.channels_last)``) train
     and run ~1.65x faster so on CPUs (benchmarks/channels_last.py); a network in the default layout
-    takes such a batch at about its usual speed. A supernet's sliced weights do not gain, so
-    `SandwichTrainer` keeps the default layout."""
+    takes such a batch at about its usual speed. `SandwichTrainer` runs the supernet channels-last
+    too (`MnasNetSupernet.channels_last`: batch and sliced weights)."""
     return t.contiguous(memory_format=torch.channels_last)
 
 
@@ -204,9 +204,13 @@ class SandwichTrainer:
         order = rng.permutation(len(self.data))
         lr = self.scheduler.get_last_lr()[0]
         self.net.train()
+        self.net.channels_last = True
         total, count = 0.0, 0
-        for x, y in batches(self.data, self.schedule.batch_size, order):
-            total, count = total + self.step(x, y, rng) * len(y), count + len(y)
+        try:
+            for x, y in batches(self.data, self.schedule.batch_size, order):
+                total, count = total + self.step(x, y, rng) * len(y), count + len(y)
+        finally:
+            self.net.channels_last = False
         self.epoch += 1
         self.net.eval()
         return {"loss": total / max(1, count), "lr": lr, "epoch_seconds": time.perf_counter() - start}

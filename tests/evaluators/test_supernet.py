@@ -77,6 +77,28 @@ def test_extract_equals_build_in_structure_parameters_and_output(supernet: MnasN
             torch.testing.assert_close(built(x), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_channels_last_subnets_compute_the_same_function_and_gradients() -> None:
+    torch.manual_seed(0)
+    net = MnasNetSupernet(**SHAPE, width=0.5)
+    perturb(net)
+    net.eval()  # train-mode BatchNorm over 4 numbers per channel would amplify rounding differences
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    for arch in archs()[:4]:
+        grads, outs = [], []
+        for cl in (False, True):
+            net.zero_grad(set_to_none=True)
+            net.channels_last = cl
+            out = net(x, arch)
+            out.square().sum().backward()
+            outs.append(out.detach())
+            grads.append({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+        net.channels_last = False
+        torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+        assert grads[0].keys() == grads[1].keys() and grads[0]
+        flat = [torch.cat([g[name].flatten() for name in sorted(g)]) for g in grads]
+        assert float((flat[1] - flat[0]).norm()) < 1e-4 * float(flat[0].norm())
+
+
 def test_small_kernels_are_the_transformed_centre_and_widths_are_prefixes(supernet: MnasNetSupernet) -> None:
     arch = get_space("mnasnet").reference("mnasnet-a1")  # block 2: mb6, 3x3, 24 filters, two layers
     sub = supernet.extract(arch)
