@@ -25,17 +25,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from evaluators.datasets import Arrays, load_split, recalibration_images
-from evaluators.supernet.network import MnasNetSupernet
+from evaluators.supernet.network import MnasNetSupernet, largest_arch
 from evaluators.supernet.training import Schedule, batches, cosine, make_optimizer, subnet_accuracy
 from search_spaces import Architecture
 from search_spaces.base import choices_of
+from search_spaces.ops.spec import OpSpec
 from store.settings import Settings
 
 GENES = ("op", "layers", "kernel", "filters", "se", "skip")
-LARGEST = {"op": "mb6", "skip": "idskip"}  # every other gene: its last (largest) choice
 
 
 class AnnealedSupernet(MnasNetSupernet):
@@ -44,11 +43,9 @@ class AnnealedSupernet(MnasNetSupernet):
 
     alpha: float = 0.0
 
-    def forward(self, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
-        for spec in self.ops(arch):
-            y = functional_call(self.template(spec), self.active_state(spec), (x,))
-            x = y + self.alpha * x if self.alpha > 0 and spec.skip == "none" and y.shape == x.shape else y
-        return x
+    def layer(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
+        y = super().layer(spec, x)
+        return y + self.alpha * x if self.alpha > 0 and spec.skip == "none" and y.shape == x.shape else y
 
 
 def sampler(
@@ -63,7 +60,7 @@ def sampler(
     blocks when ``same``; ConvOps only from ``ops`` when given; only in ``blocks`` random blocks when
     given), the rest at ``fix`` or the largest's."""
     dists = {name: choices_of(d) for name, d in net.space.distributions().items()}
-    fixed = {**LARGEST, **(fix or {})}
+    largest, fix = net.space.to_params(largest_arch(net.space)), fix or {}
     n_blocks = len({name.split("_", 1)[0] for name in dists})
 
     def draw(rng: np.random.Generator, blocks: int | None = None) -> Architecture:
@@ -74,7 +71,7 @@ def sampler(
             if gene == "op" and ops:
                 choices = tuple(ops)
             if gene not in genes or (mutated is not None and name.split("_", 1)[0] not in mutated):
-                params[name] = type(choices[-1])(fixed[gene]) if gene in fixed else choices[-1]
+                params[name] = type(choices[-1])(fix[gene]) if gene in fix else largest[name]
             elif same:
                 params[name] = shared.setdefault(gene, choices[int(rng.integers(len(choices)))])
             else:

@@ -280,12 +280,15 @@ class MnasNetSupernet(nn.Module):
         """``arch``'s subnet on ``x``. With ``channels_last`` set, the batch and the sliced
         convolution weights are laid out channels-last: a training step of the largest subnet
         takes about half the time on CPUs (benchmarks/channels_last.py)."""
-        cl = self.channels_last
-        if cl:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for spec in self.ops(arch):
-            x = functional_call(self.template(spec), self.active_state(spec, channels_last=cl), (x,))
+            x = self.layer(spec, x)
         return x
+
+    def layer(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
+        """One layer of a subnet: ``spec``'s module run with its sliced tensors."""
+        return functional_call(self.template(spec), self.active_state(spec, channels_last=self.channels_last), (x,))
 
     def extract(self, arch: Architecture) -> Network:
         """A standalone network of ``arch`` (the module ``space.build`` makes, scaled by ``width``)
