@@ -6,8 +6,9 @@ at random, per block; every other gene stays at the largest subnet's. Prints the
 loss of the last 25 steps, the largest gradient norm seen, and the validation accuracy of
 ``--evals`` random draws after BatchNorm recalibration (chance is 0.10).
 
-``--anneal-plain N`` adds a shortcut to plain layers, scaled from 1 to 0 over the first N steps
-(the trained and scored subnets are plain after that). ``--trust F`` caps every tensor's step at
+``--anneal-plain N`` adds the space's parameter-free shortcut to plain layers, scaled from 1 to 0
+over the first N steps (the trained and scored subnets are plain after that); ``--zero-plain``
+zero-initialises the plain paths' last BatchNorm as the residual paths' are. ``--trust F`` caps every tensor's step at
 F times its norm (a LARS-style trust ratio; 0 = off); it replaces the global gradient-norm clip at
 5 unless ``--clip-with-trust``.
 
@@ -27,10 +28,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.datasets import Arrays, load_split, recalibration_images
-from evaluators.supernet.network import MnasNetSupernet, largest_arch
+from evaluators.supernet.network import MnasNetSupernet, largest_arch, zero_last_bn
 from evaluators.supernet.training import Schedule, batches, cosine, make_optimizer, subnet_accuracy
 from search_spaces import Architecture
 from search_spaces.base import choices_of
+from search_spaces.ops.modules import PoolShortcut
 from search_spaces.ops.spec import OpSpec
 from store.settings import Settings
 
@@ -38,14 +40,17 @@ GENES = ("op", "layers", "kernel", "filters", "se", "skip")
 
 
 class AnnealedSupernet(MnasNetSupernet):
-    """A supernet whose plain layers (no shortcut, same input and output shape) get ``alpha`` x
-    their input added; ``alpha`` = 0 is the plain supernet (extraction always gives plain layers)."""
+    """A supernet whose plain layers get ``alpha`` x the space's parameter-free shortcut of their
+    input added (the identity, or average pooling and channel matching where shapes differ);
+    ``alpha`` = 0 is the plain supernet (extraction always gives plain layers)."""
 
     alpha: float = 0.0
 
     def layer(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
         y = super().layer(spec, x)
-        return y + self.alpha * x if self.alpha > 0 and spec.skip == "none" and y.shape == x.shape else y
+        if self.alpha > 0 and spec.skip == "none" and spec.name[0] == "b":  # a plain layer of a block
+            y = y + self.alpha * PoolShortcut(spec.c_in, spec.c_out, spec.stride)(x)
+        return y
 
 
 def sampler(
@@ -137,6 +142,11 @@ def main() -> None:
         help="give plain layers a shortcut scaled from 1 to 0 over this many steps (0: off)",
     )
     parser.add_argument(
+        "--zero-plain",
+        action="store_true",
+        help="zero-initialise the plain paths' last BatchNorm too (not where a ReLU follows it)",
+    )
+    parser.add_argument(
         "--mutate",
         default="",
         help="draw the genes in only K random blocks per step (the rest the largest's): K, or K0:K1 "
@@ -158,6 +168,11 @@ def main() -> None:
     val = load_split(args.dataset, "val", data_dirs=dirs, limit=args.val)
     c, h = train.x.shape[1], train.x.shape[2]
     net = AnnealedSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
+    if args.zero_plain:
+        for choices in net.positions.values():
+            for name, elastic in choices.items():  # type: ignore[union-attr]
+                if name.endswith("-plain"):
+                    zero_last_bn(elastic.layer)  # type: ignore[union-attr]
     fix = dict(item.split("=", 1) for item in args.fix)
     ops = args.ops.split(",") if args.ops else None
     draw = sampler(net, genes, same=args.same, ops=ops, fix=fix)
@@ -205,7 +220,7 @@ def main() -> None:
     print(
         f"genes={args.genes}{' (same for all blocks)' if args.same else ''} ops={args.ops or 'all'} fix={fix} "
         f"mutate={args.mutate or 'all'} steps={args.steps} lr={args.lr} trust={args.trust} floor={args.trust_floor} "
-        f"anneal={args.anneal_plain} "
+        f"anneal={args.anneal_plain} zero-plain={args.zero_plain} "
         f"loss by quarter {' '.join(f'{np.mean(q):.2f}' for q in np.array_split(losses, 4))} "
         f"last-25 loss {np.mean(losses[-25:]):.3f} max grad norm {max_grad:.0f} "
         f"val acc of {args.evals} draws {min(accs):.3f}-{max(accs):.3f} (mean {np.mean(accs):.3f}) "
