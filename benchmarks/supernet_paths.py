@@ -28,29 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from evaluators.datasets import Arrays, load_split, recalibration_images
-from evaluators.supernet.network import MnasNetSupernet, largest_arch, zero_last_bn
+from evaluators.supernet.network import MnasNetSupernet, largest_arch
 from evaluators.supernet.training import Schedule, batches, cosine, make_optimizer, subnet_accuracy
 from search_spaces import Architecture
 from search_spaces.base import choices_of
-from search_spaces.ops.modules import PoolShortcut
-from search_spaces.ops.spec import OpSpec
 from store.settings import Settings
 
 GENES = ("op", "layers", "kernel", "filters", "se", "skip")
-
-
-class AnnealedSupernet(MnasNetSupernet):
-    """A supernet whose plain layers get ``alpha`` x the space's parameter-free shortcut of their
-    input added (the identity, or average pooling and channel matching where shapes differ);
-    ``alpha`` = 0 is the plain supernet (extraction always gives plain layers)."""
-
-    alpha: float = 0.0
-
-    def layer(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
-        y = super().layer(spec, x)
-        if self.alpha > 0 and spec.skip == "none" and spec.name[0] == "b":  # a plain layer of a block
-            y = y + self.alpha * PoolShortcut(spec.c_in, spec.c_out, spec.stride)(x)
-        return y
 
 
 def sampler(
@@ -167,12 +151,9 @@ def main() -> None:
     train = load_split(args.dataset, "train", data_dirs=dirs, limit=args.subset)
     val = load_split(args.dataset, "val", data_dirs=dirs, limit=args.val)
     c, h = train.x.shape[1], train.x.shape[2]
-    net = AnnealedSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
+    net = MnasNetSupernet(in_channels=c, input_size=h, num_classes=int(train.y.max()) + 1, width=args.width)
     if args.zero_plain:
-        for choices in net.positions.values():
-            for name, elastic in choices.items():  # type: ignore[union-attr]
-                if name.endswith("-plain"):
-                    zero_last_bn(elastic.layer)  # type: ignore[union-attr]
+        net.zero_plain_paths()
     fix = dict(item.split("=", 1) for item in args.fix)
     ops = args.ops.split(",") if args.ops else None
     draw = sampler(net, genes, same=args.same, ops=ops, fix=fix)
@@ -193,7 +174,7 @@ def main() -> None:
     while step < args.steps:
         for x, y in batches(train, args.batch_size, rng.permutation(len(train))):
             optimizer.zero_grad(set_to_none=True)
-            net.alpha = max(0.0, 1.0 - step / args.anneal_plain) if args.anneal_plain else 0.0
+            net.plain_shortcut = max(0.0, 1.0 - step / args.anneal_plain) if args.anneal_plain else 0.0
             loss = F.cross_entropy(net(x, draw(rng, blocks(step))), y)
             loss.backward()
             clip = float("inf") if args.trust > 0 and not args.clip_with_trust else schedule.grad_clip

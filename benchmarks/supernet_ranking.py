@@ -123,6 +123,9 @@ def main() -> None:
     parser.add_argument("--scratch-only", action="store_true", help="only the ground truth (no supernet)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument(
+        "--plain-shortcut", type=float, default=0.5, help="fraction of supernet steps plain layers get a shortcut"
+    )
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument("--val", type=int, default=2000, help="validation images both scores use")
     parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")
@@ -151,6 +154,7 @@ def main() -> None:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        plain_shortcut=args.plain_shortcut,
         recal_images=args.recal,
         val_limit=args.val,
         test_limit=args.test_limit,

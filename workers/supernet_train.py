@@ -58,6 +58,7 @@ class SupernetRun:
     lr: float = 0.05
     seed: int = 0
     random_subnets: int = 2
+    plain_shortcut: float = 0.5  # fraction of the steps over which plain layers' shortcut anneals to 0
     recal_images: int = 256
     val_limit: int | None = 2000
     test_limit: int | None = None
@@ -69,6 +70,8 @@ class SupernetRun:
             raise NasError(f"subset must be at least 1, got {self.subset}")
         if not 0.0 < self.width <= 1.0:
             raise NasError(f"width must be in (0, 1], got {self.width}")
+        if not 0.0 <= self.plain_shortcut <= 1.0:
+            raise NasError(f"plain_shortcut must be in [0, 1], got {self.plain_shortcut}")
 
     def digest(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
@@ -92,7 +95,9 @@ def supernet_trainable(config: dict[str, Any]) -> None:
     recal = recalibration_images(train, run.recal_images)
     net = build_supernet(run.space, shape=shape, width=run.width)
     schedule = Schedule(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr)
-    trainer = SandwichTrainer(net, train, schedule, random_subnets=run.random_subnets, seed=run.seed)
+    trainer = SandwichTrainer(
+        net, train, schedule, random_subnets=run.random_subnets, plain_shortcut=run.plain_shortcut, seed=run.seed
+    )
     seconds, resumed_from = 0.0, 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -139,7 +144,12 @@ def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
         "val_images": int(metrics["val_images"]),
         "recal_images": int(metrics["recal_images"]),
         "run": run.digest(),
-        "schedule": {"batch_size": run.batch_size, "lr": run.lr, "random_subnets": run.random_subnets},
+        "schedule": {
+            "batch_size": run.batch_size,
+            "lr": run.lr,
+            "random_subnets": run.random_subnets,
+            "plain_shortcut": run.plain_shortcut,
+        },
         "accuracy": {
             label: {split: round(float(metrics[f"{split}_acc_{label}"]), 4) for split in ("val", "test")}
             for label in ("largest", "smallest")

@@ -36,11 +36,12 @@ from search_spaces import Architecture, get_space
 from search_spaces.base import choices_of
 from search_spaces.errors import InvalidArchitectureError
 from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, MnasNetSpace
-from search_spaces.ops.modules import Layer, Network, SqueezeExcite, build_op, init_weights
+from search_spaces.ops.modules import Layer, Network, PoolShortcut, SqueezeExcite, build_op, init_weights
 from search_spaces.ops.spec import OpSpec, conv_out
 
 OP_GENES = {v: k for k, v in CONV_OPS.items()}  # (kind, expansion) -> ConvOp gene
 SHORTCUTS = ("plain", "res")
+FIXED_POSITIONS = ("stem", "head", "classifier")  # one path each; every other position is a block layer
 MAX_KERNEL, MIN_KERNEL = max(KERNELS), min(KERNELS)
 
 
@@ -209,6 +210,7 @@ class MnasNetSupernet(nn.Module):
                     zero_last_bn(elastic.layer)  # type: ignore[union-attr]
         self._templates: dict[str, nn.Module] = {}
         self.channels_last = False  # run subnets channels-last (set by the trainer; not saved)
+        self.plain_shortcut = 0.0  # scale of the shortcut plain layers get in training (`layer`; not saved)
 
     # -- structure ---------------------------------------------------------------------------------
     def _full_specs(self) -> dict[str, dict[str, OpSpec]]:
@@ -249,7 +251,7 @@ class MnasNetSupernet(nn.Module):
     @staticmethod
     def where(spec: OpSpec) -> tuple[str, str]:
         """(position, path) that holds the weights of ``spec``."""
-        if spec.name in ("stem", "head", "classifier"):
+        if spec.name in FIXED_POSITIONS:
             return spec.name, "fixed"
         block, layer = spec.name[1:].split(".")
         gene = OP_GENES[(spec.kind, spec.expansion)]
@@ -287,8 +289,14 @@ class MnasNetSupernet(nn.Module):
         return x
 
     def layer(self, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
-        """One layer of a subnet: ``spec``'s module run with its sliced tensors."""
-        return functional_call(self.template(spec), self.active_state(spec, channels_last=self.channels_last), (x,))
+        """One layer of a subnet: ``spec``'s module run with its sliced tensors. A plain layer of a
+        block (no shortcut) gets ``plain_shortcut`` x the space's parameter-free shortcut of its
+        input added (the identity, or average pooling and channel matching): the trainer anneals
+        it from 1 to 0 early in training (`SandwichTrainer`); at 0 the subnet is the one built."""
+        y = functional_call(self.template(spec), self.active_state(spec, channels_last=self.channels_last), (x,))
+        if self.plain_shortcut > 0 and spec.skip == "none" and spec.name not in FIXED_POSITIONS:
+            y = y + self.plain_shortcut * PoolShortcut(spec.c_in, spec.c_out, spec.stride)(x)
+        return y
 
     def extract(self, arch: Architecture) -> Network:
         """A standalone network of ``arch`` (the module ``space.build`` makes, scaled by ``width``)
@@ -302,6 +310,16 @@ class MnasNetSupernet(nn.Module):
                 state[f"{i}.{key}"] = t.detach().clone(memory_format=torch.contiguous_format)
         net.load_state_dict(state, assign=True)
         return net.eval()
+
+    @torch.no_grad()
+    def zero_plain_paths(self) -> None:
+        """`zero_last_bn` on every plain path too, so that under ``plain_shortcut`` every path of
+        a position starts as the same function (its shortcut); without that shortcut such a
+        plain layer would output 0."""
+        for choices in self.positions.values():
+            for name, elastic in choices.items():  # type: ignore[union-attr]
+                if name.endswith("-plain"):
+                    zero_last_bn(elastic.layer)  # type: ignore[union-attr]
 
     # -- importance sorting ------------------------------------------------------------------------
     @torch.no_grad()

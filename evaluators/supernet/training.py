@@ -158,19 +158,37 @@ def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: i
 
 
 class SandwichTrainer:
-    """Trains a supernet epoch by epoch with the sandwich rule and in-place distillation."""
+    """Trains a supernet epoch by epoch with the sandwich rule and in-place distillation.
+
+    Plain layers (no shortcut) start as their shortcut: their paths' last BatchNorm is zeroed and,
+    over the first ``plain_shortcut`` fraction of the steps, they get the space's parameter-free
+    shortcut scaled from 1 to 0 (`MnasNetSupernet.layer`). Without it, randomly initialised plain
+    paths of different ConvOps feed their neighbours unrelated features and random subnets stay at
+    chance (docs/supernet.md, 2026-11-29)."""
 
     def __init__(
-        self, net: MnasNetSupernet, data: Arrays, schedule: Schedule, *, random_subnets: int = 2, seed: int = 0
+        self,
+        net: MnasNetSupernet,
+        data: Arrays,
+        schedule: Schedule,
+        *,
+        random_subnets: int = 2,
+        plain_shortcut: float = 0.5,
+        seed: int = 0,
     ) -> None:
         if random_subnets < 0:
             raise ValueError(f"random_subnets must be >= 0, got {random_subnets}")
+        if not 0.0 <= plain_shortcut <= 1.0:
+            raise ValueError(f"plain_shortcut must be in [0, 1], got {plain_shortcut}")
         self.net, self.data, self.schedule = net, data, schedule
-        self.random_subnets, self.seed = random_subnets, seed
+        self.random_subnets, self.plain_shortcut, self.seed = random_subnets, plain_shortcut, seed
+        if plain_shortcut > 0:
+            net.zero_plain_paths()
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
         self.optimizer = make_optimizer(net, schedule)
         self.steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
-        self.scheduler = cosine(self.optimizer, schedule.epochs * self.steps_per_epoch)
+        self.total_steps = schedule.epochs * self.steps_per_epoch
+        self.scheduler = cosine(self.optimizer, self.total_steps)
         self.epoch = 0  # epochs completed
 
     @property
@@ -180,6 +198,8 @@ class SandwichTrainer:
     def step(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> float:
         """One sandwich step; returns the largest subnet's label loss."""
         self.optimizer.zero_grad(set_to_none=True)
+        annealed = self.plain_shortcut * self.total_steps
+        self.net.plain_shortcut = max(0.0, 1.0 - self.scheduler.last_epoch / annealed) if annealed else 0.0
         logits = self.net(x, self.largest)
         loss = F.cross_entropy(logits, y)
         loss.backward()
@@ -210,7 +230,7 @@ class SandwichTrainer:
             for x, y in batches(self.data, self.schedule.batch_size, order):
                 total, count = total + self.step(x, y, rng) * len(y), count + len(y)
         finally:
-            self.net.channels_last = False
+            self.net.channels_last, self.net.plain_shortcut = False, 0.0
         self.epoch += 1
         self.net.eval()
         return {"loss": total / max(1, count), "lr": lr, "epoch_seconds": time.perf_counter() - start}

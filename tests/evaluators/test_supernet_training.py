@@ -16,6 +16,7 @@ from evaluators.supernet.checkpoint import load_supernet, save_supernet
 from evaluators.supernet.network import MnasNetSupernet, largest_arch, smallest_arch
 from evaluators.supernet.training import SandwichTrainer, Schedule
 from search_spaces import NasError, get_space
+from search_spaces.ops.modules import PoolShortcut
 
 SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}
 DIRS = (Path("/usr/share/datasets"),)
@@ -67,6 +68,34 @@ def checkpoint(tmp_path: Path, *, dataset: str = "digits") -> Path:
     torch.manual_seed(0)
     net = MnasNetSupernet(**SHAPE, width=0.25)
     return save_supernet(tmp_path / "supernet.pt", net, info={"dataset": dataset, "space": "mnasnet"})
+
+
+def test_plain_layers_start_as_their_shortcut_and_the_shortcut_anneals_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = tiny_trainer()  # plain_shortcut 0.5: the first half of the 4 steps
+    net, specs = trainer.net, trainer.net.ops(smallest_arch())
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    net.eval()
+    net.plain_shortcut = 1.0
+    h = net.layer(specs[0], x)
+    for spec in specs[1:-2]:  # every block layer of the smallest subnet is plain (dconv, noskip)
+        assert spec.skip == "none"
+        out = net.layer(spec, h)
+        torch.testing.assert_close(out, PoolShortcut(spec.c_in, spec.c_out, spec.stride)(h), rtol=0, atol=0)
+        h = out
+    seen, step = [], SandwichTrainer.step
+
+    def spy(self: SandwichTrainer, *args: object) -> float:
+        loss = step(self, *args)  # type: ignore[arg-type]
+        seen.append(self.net.plain_shortcut)
+        return loss
+
+    monkeypatch.setattr(SandwichTrainer, "step", spy)
+    trainer.train_epoch()
+    trainer.train_epoch()
+    assert seen == [1.0, 0.5, 0.0, 0.0]
+    assert net.plain_shortcut == 0.0  # scored and extracted subnets are the plain networks built
+    with pytest.raises(ValueError, match="plain_shortcut"):
+        SandwichTrainer(net, trainer.data, trainer.schedule, plain_shortcut=1.5)
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
