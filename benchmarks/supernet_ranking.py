@@ -17,12 +17,16 @@ seeds (Kendall tau 0.69 between two seeds; 0.45 at 1,000 and 500).
 
 ``--scratch-seeds 2`` trains every candidate with two seeds, ranks them by the mean and prints
 the Kendall tau between the seeds' rankings: the ground truth's own repeatability, which bounds
-what any proxy can show (``--scratch-only`` measures just that, without a supernet).
+what any proxy can show (``--scratch-only`` measures just that, without a supernet). Scratch
+outcomes are kept under ``--home`` per scratch recipe, and the supernet artifact per run, so a
+rerun with another supernet recipe trains only the new supernet; ``--supernet-only`` and
+``--scratch-only`` with the same ``--home`` run the two halves side by side (one thread each).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -32,7 +36,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from evaluators.base import Task
+from evaluators.base import Outcome, Task
 from evaluators.datasets import DatasetNotFoundError, dataset_info, load_split
 from evaluators.scratch import TrainEvaluator
 from evaluators.supernet.evaluator import SupernetEvaluator
@@ -56,8 +60,19 @@ def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool
     return [archs[order[i]] for i in picks]
 
 
-def scratch_train(archs: list[Architecture], args: argparse.Namespace, task: Task, data_dirs: list) -> list[list]:
-    """Each candidate trained from scratch once per seed: ``[seed][candidate]`` outcomes."""
+def scratch_cache(args: argparse.Namespace, dataset: str) -> Path:
+    """The file under ``--home`` that keeps scratch outcomes of this exact scratch recipe."""
+    recipe = [dataset, args.width, args.subset, args.scratch_epochs, args.batch_size, args.lr, args.val, args.recal]
+    digest = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
+    return args.home / f"scratch-{digest}.json"
+
+
+def scratch_train(
+    archs: list[Architecture], args: argparse.Namespace, task: Task, data_dirs: list, cache: Path
+) -> list[list]:
+    """Each candidate trained from scratch once per seed: ``[seed][candidate]`` outcomes. Outcomes
+    are kept in ``cache`` (by seed and arch id), so a rerun with another supernet trains none again."""
+    kept = json.loads(cache.read_text()) if cache.exists() else {}
     runs = []
     for seed in range(args.seed, args.seed + args.scratch_seeds):
         scratch = TrainEvaluator(
@@ -74,9 +89,20 @@ def scratch_train(archs: list[Architecture], args: argparse.Namespace, task: Tas
         )
         outcomes = []
         for i, arch in enumerate(archs):
-            outcomes.extend(scratch.evaluate([arch]))
+            key = f"{seed}/{arch.arch_id}"
+            cached = key in kept
+            if cached:
+                outcomes.append(Outcome(metrics=kept[key]["metrics"], seconds=kept[key]["seconds"]))
+            else:
+                outcomes.extend(scratch.evaluate([arch]))
+                if outcomes[-1].ok:
+                    kept[key] = {"metrics": outcomes[-1].metrics, "seconds": outcomes[-1].seconds}
+                    cache.write_text(json.dumps(kept, indent=1))
             last = outcomes[-1]
-            print(f"  scratch seed {seed} {i + 1}/{len(archs)}: {last.metrics.get('accuracy', last.error)}")
+            print(
+                f"  scratch seed {seed} {i + 1}/{len(archs)}: {last.metrics.get('accuracy', last.error)}"
+                f" ({last.seconds:.1f} s{', kept' if cached else ''})"
+            )
         failed = [o.error for o in outcomes if not o.ok]
         if failed:
             raise SystemExit(f"scratch training failed: {failed}")
@@ -96,6 +122,10 @@ def ground_truth_repeatability(trained: list[list]) -> float | None:
             f"  seed accuracies: {' '.join(f'{x:.3f}' for x in a)}  ({np.mean([o.seconds for o in seed]):.1f} s each)"
         )
     return round(float(np.mean(taus)), 3)
+
+
+def epoch_progress(done: int, total: int, _phase: str) -> None:
+    print(f"  epoch {done}/{total} ({time.strftime('%H:%M:%S')})", flush=True)
 
 
 def pick_dataset(name: str, settings: Settings) -> str:
@@ -121,11 +151,15 @@ def main() -> None:
         help="seeds per candidate (2+: the ground truth's own tau)",
     )
     parser.add_argument("--scratch-only", action="store_true", help="only the ground truth (no supernet)")
+    parser.add_argument(
+        "--supernet-only", action="store_true", help="only train (or find) the supernet; run beside --scratch-only"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument(
         "--plain-shortcut", type=float, default=0.5, help="fraction of supernet steps plain layers get a shortcut"
     )
+    parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument("--val", type=int, default=2000, help="validation images both scores use")
     parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")
@@ -155,6 +189,7 @@ def main() -> None:
         lr=args.lr,
         seed=args.seed,
         plain_shortcut=args.plain_shortcut,
+        random_subnets=args.random_subnets,
         recal_images=args.recal,
         val_limit=args.val,
         test_limit=args.test_limit,
@@ -162,7 +197,12 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     archs = spread_archs(args.archs, shape=task.shape, width=args.width, seed=args.seed + 1)
     data_dirs = list(settings.data_dirs)
-    trained = scratch_train(archs, args, task, data_dirs)
+    args.home.mkdir(parents=True, exist_ok=True)
+    if args.supernet_only:
+        artifact = train_supernet(run, db=db, settings=settings, threads=args.threads, progress=epoch_progress)
+        print(f"supernet {artifact.id}: {json.dumps(artifact.info['accuracy'])}, {artifact.info['seconds']:.0f} s")
+        return
+    trained = scratch_train(archs, args, task, data_dirs, scratch_cache(args, dataset))
     seeds_tau = ground_truth_repeatability(trained)
     if args.scratch_only:
         if args.out:
@@ -177,9 +217,7 @@ def main() -> None:
 
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
     start = time.perf_counter()
-    artifact = train_supernet(
-        run, db=db, settings=settings, threads=args.threads, progress=lambda d, t, _: print(f"  epoch {d}/{t}")
-    )
+    artifact = train_supernet(run, db=db, settings=settings, threads=args.threads, progress=epoch_progress)
     wall = time.perf_counter() - start
     acc = artifact.info["accuracy"]
     print(

@@ -1,8 +1,9 @@
 """The ``supernet`` evaluator: accuracy of a candidate with weights inherited from a trained supernet.
 
 Per candidate: extract the subnet, re-estimate its BatchNorm statistics on a fixed, seeded
-sample of training images (a few hundred), then measure top-1 accuracy on the validation split in
-batches. The checkpoint and the data are loaded once; results are cached by architecture id.
+sample of training images (a few hundred), fold BatchNorm into the convolutions, then measure
+top-1 accuracy on the validation split in batches of 64. The checkpoint and the data are loaded
+once; results are cached by architecture id.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from evaluators.base import Evaluator, Task
 from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
-from evaluators.supernet.training import subnet_accuracy
+from evaluators.supernet.training import SCORE_BATCH, subnet_accuracy
 from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class SupernetEvaluator(Evaluator):
         artifact_id: str | None = None,
         recal_images: int = 256,
         val_limit: int | None = None,
-        batch_size: int = 256,
+        batch_size: int = SCORE_BATCH,
         threads: int | None = None,
     ) -> None:
         if task.dataset is None:

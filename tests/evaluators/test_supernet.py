@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluators.supernet.network import MnasNetSupernet, largest_arch, scaled_ops, smallest_arch
+from evaluators.supernet.training import fold_batchnorm
 from search_spaces import get_space
 from search_spaces.ops.modules import Network
 
@@ -192,3 +193,16 @@ def test_zero_initialised_residual_bodies_still_train(kind: str) -> None:
     assert last_bn.weight.grad is not None and float(last_bn.weight.grad.abs().sum()) > 0
     if kind != "conv":
         assert torch.equal(net.eval()(x), x)  # starts as its shortcut
+
+
+def test_folded_batchnorm_scores_the_same_function(supernet: MnasNetSupernet) -> None:
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    for arch in archs():
+        sub = supernet.extract(arch).eval()
+        n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in sub.modules())
+        with torch.no_grad():
+            expected = sub(x)
+            folded = fold_batchnorm(sub)
+            got = folded(x)
+        assert n_bn > 0 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules()), arch.genome
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
