@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument(
         "--plain-shortcut", type=float, default=0.5, help="fraction of supernet steps plain layers get a shortcut"
     )
-    parser.add_argument("--random-subnets", type=int, default=2, help="random subnets per supernet step")
+    parser.add_argument("--random-subnets", type=int, default=4, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument("--val", type=int, default=2000, help="validation images both scores use")
     parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")

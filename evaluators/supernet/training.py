@@ -193,7 +193,7 @@ class SandwichTrainer:
         data: Arrays,
         schedule: Schedule,
         *,
-        random_subnets: int = 2,
+        random_subnets: int = 4,
         plain_shortcut: float = 0.5,
         seed: int = 0,
     ) -> None:

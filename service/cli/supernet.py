@@ -30,6 +30,9 @@ def train_cmd(
     batch_size: Annotated[int, typer.Option(min=1)] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (cosine decay to 0).")] = 0.05,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    random_subnets: Annotated[
+        int, typer.Option(min=0, help="Random subnets per step, besides the largest and smallest.")
+    ] = 4,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for the training trial.")] = 1,
     name: Annotated[str | None, typer.Option(help="Artifact name (default: space-dataset-epochs-digest).")] = None,
 ) -> None:
@@ -39,7 +42,15 @@ def train_cmd(
     get_space(space)
     dataset_info(dataset)
     run = SupernetRun(
-        space=space, dataset=dataset, epochs=epochs, subset=subset, width=width, batch_size=batch_size, lr=lr, seed=seed
+        space=space,
+        dataset=dataset,
+        epochs=epochs,
+        subset=subset,
+        width=width,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        random_subnets=random_subnets,
     )
     db = open_db()
     with progress_bar(f"supernet {space}/{dataset}") as update:

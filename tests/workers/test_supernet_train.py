@@ -98,6 +98,8 @@ def test_a_missing_dataset_fails_before_any_training(sqlite_db: Database, tmp_pa
     assert not (settings.artifacts / "ray").exists()
     with pytest.raises(NasError, match="no supernet for search space 'nasnet'"):
         SupernetRun(space="nasnet", dataset="digits", epochs=1)
+    with pytest.raises(NasError, match="random_subnets must be >= 0, got -1"):
+        SupernetRun(space="mnasnet", dataset="digits", epochs=1, random_subnets=-1)
 
 
 def spec(**extra: object) -> JobSpec:
