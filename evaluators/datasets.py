@@ -246,10 +246,10 @@ def load_split(name: str, split: Split, *, data_dirs: tuple[Path, ...], limit: i
 RECAL_SEED = 7
 
 
-def recalibration_images(train: Arrays, count: int) -> np.ndarray:
+def recalibration_images(train: Arrays, count: int, seed: int = RECAL_SEED) -> np.ndarray:
     """A fixed, seeded sample of ``count`` training images for re-estimating BatchNorm statistics
     (the same images for every evaluator, so a score and its exported weights agree)."""
-    pick = np.random.default_rng(RECAL_SEED).choice(len(train), size=min(count, len(train)), replace=False)
+    pick = np.random.default_rng(seed).choice(len(train), size=min(count, len(train)), replace=False)
     return train.x[np.sort(pick)]
 
 
