@@ -176,6 +176,9 @@ def main() -> None:
     parser.add_argument(
         "--plain-shortcut", type=float, default=0.5, help="fraction of supernet steps plain layers get a shortcut"
     )
+    parser.add_argument(
+        "--balanced", action="store_true", help="random subnets with each gene's choices equally often per step"
+    )
     parser.add_argument("--random-subnets", type=int, default=4, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument("--val", type=int, default=2000, help="validation images both scores use")
@@ -219,6 +222,7 @@ def main() -> None:
         seed=args.seed,
         plain_shortcut=args.plain_shortcut,
         random_subnets=args.random_subnets,
+        balanced=args.balanced,
         recal_images=args.recal,
         val_limit=args.val,
         test_limit=args.test_limit,

@@ -157,6 +157,17 @@ class SearchSpace(ABC):
         """Each gene drawn uniformly from its choices."""
         return self.decode({n: self._draw(choices_of(d), rng) for n, d in self.distributions().items()})
 
+    def sample_balanced(self, n: int, rng: np.random.Generator) -> list[Architecture]:
+        """``n`` architectures in which every gene takes each of its choices equally often, as far as
+        ``n`` allows (FairNAS's strict fairness): per gene, random orders of its choices, one after
+        another, cut to ``n``."""
+        columns = {}
+        for name, dist in self.distributions().items():
+            choices = choices_of(dist)
+            order = np.concatenate([rng.permutation(len(choices)) for _ in range(-(-n // len(choices)))])
+            columns[name] = [choices[int(i)] for i in order[:n]]
+        return [self.decode({name: column[i] for name, column in columns.items()}) for i in range(n)]
+
     def mutate(self, arch: Architecture, rng: np.random.Generator, *, rate: float | None = None) -> Architecture:
         """A different architecture: each gene re-drawn (to another value) with probability ``rate``
         (default 1/number of genes), at least one gene always."""

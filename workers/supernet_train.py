@@ -59,6 +59,7 @@ class SupernetRun:
     seed: int = 0
     random_subnets: int = 4  # besides the largest and smallest (docs/supernet.md: 4 ranks better than 2)
     plain_shortcut: float = 0.5  # fraction of the steps over which plain layers' shortcut anneals to 0
+    balanced: bool = False  # random subnets drawn with every gene's choices equally often per step
     recal_images: int = 256
     val_limit: int | None = 2000
     test_limit: int | None = None
@@ -76,7 +77,10 @@ class SupernetRun:
             raise NasError(f"plain_shortcut must be in [0, 1], got {self.plain_shortcut}")
 
     def digest(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields = asdict(self)
+        if not fields["balanced"]:  # added later: left out at its default, so earlier runs keep their digest
+            del fields["balanced"]
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
@@ -98,7 +102,13 @@ def supernet_trainable(config: dict[str, Any]) -> None:
     net = build_supernet(run.space, shape=shape, width=run.width)
     schedule = Schedule(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr)
     trainer = SandwichTrainer(
-        net, train, schedule, random_subnets=run.random_subnets, plain_shortcut=run.plain_shortcut, seed=run.seed
+        net,
+        train,
+        schedule,
+        random_subnets=run.random_subnets,
+        plain_shortcut=run.plain_shortcut,
+        balanced=run.balanced,
+        seed=run.seed,
     )
     seconds, resumed_from = 0.0, 0
     checkpoint = tune.get_checkpoint()
@@ -151,6 +161,7 @@ def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
             "lr": run.lr,
             "random_subnets": run.random_subnets,
             "plain_shortcut": run.plain_shortcut,
+            "balanced": run.balanced,
         },
         "accuracy": {
             label: {split: round(float(metrics[f"{split}_acc_{label}"]), 4) for split in ("val", "test")}

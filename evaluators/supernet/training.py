@@ -195,6 +195,7 @@ class SandwichTrainer:
         *,
         random_subnets: int = 4,
         plain_shortcut: float = 0.5,
+        balanced: bool = False,
         seed: int = 0,
     ) -> None:
         if random_subnets < 0:
@@ -203,6 +204,7 @@ class SandwichTrainer:
             raise ValueError(f"plain_shortcut must be in [0, 1], got {plain_shortcut}")
         self.net, self.data, self.schedule = net, data, schedule
         self.random_subnets, self.plain_shortcut, self.seed = random_subnets, plain_shortcut, seed
+        self.balanced = balanced
         if plain_shortcut > 0:
             net.zero_plain_paths()
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
@@ -225,7 +227,13 @@ class SandwichTrainer:
         loss = F.cross_entropy(logits, y)
         loss.backward()
         teacher = F.softmax(logits.detach(), dim=1)
-        students = [self.smallest, *(self.net.space.sample(rng) for _ in range(self.random_subnets))]
+        space = self.net.space
+        drawn = (
+            space.sample_balanced(self.random_subnets, rng)
+            if self.balanced
+            else [space.sample(rng) for _ in range(self.random_subnets)]
+        )
+        students = [self.smallest, *drawn]
         for arch in students:
             soft_cross_entropy(self.net(x, arch), teacher).backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.schedule.grad_clip)

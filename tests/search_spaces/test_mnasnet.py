@@ -135,3 +135,18 @@ def test_encode_features() -> None:
 def test_registry_instance() -> None:
     assert isinstance(get_space("mnasnet"), MnasNetSpace)
     assert np.unique([space.sample(np.random.default_rng(s)).arch_id for s in range(50)]).size == 50
+
+
+@pytest.mark.parametrize("n", [4, 8, 6])
+def test_balanced_samples_give_every_choice_its_share(n: int) -> None:
+    space = get_space("mnasnet")
+    rng = np.random.default_rng(n)
+    for _ in range(5):
+        params = [space.to_params(a) for a in space.sample_balanced(n, rng)]
+        for b in range(2, 7):  # blocks that never vanish, so canonical form keeps their genes
+            ops = [p[f"b{b}_op"] for p in params]
+            kernels = [p[f"b{b}_kernel"] for p in params]
+            assert max(ops.count(o) for o in set(ops)) - min(ops.count(o) for o in ("conv", "dconv", "mb3", "mb6")) <= 1
+            assert kernels.count(3) in (n // 2, (n + 1) // 2), kernels
+    draws = {a.arch_id for _ in range(3) for a in space.sample_balanced(4, rng)}
+    assert len(draws) == 12  # still random
