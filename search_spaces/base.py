@@ -161,7 +161,7 @@ class SearchSpace(ABC):
         """``n`` architectures in which every gene takes each of its choices equally often, as far as
         ``n`` allows (FairNAS's strict fairness): per gene, random orders of its choices, one after
         another, cut to ``n``."""
-        columns = {}
+        columns: dict[str, list[Any]] = {}
         for name, dist in self.distributions().items():
             choices = choices_of(dist)
             order = np.concatenate([rng.permutation(len(choices)) for _ in range(-(-n // len(choices)))])

@@ -120,7 +120,7 @@ def accuracy(model: nn.Module, data: Arrays, batch_size: int = SCORE_BATCH) -> f
 @torch.no_grad()
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every convolution -> BatchNorm pair (``conv_bn``'s layout) of an eval-mode network into
-    the convolution, in place: the same outputs (to float rounding) in 1.3-1.6x less time on CPUs
+    the convolution, in place: the same outputs (to float rounding) in 1.2-1.7x less time on CPUs
     (benchmarks/supernet_scoring.py). For scoring only: the folded network no longer has
     ``space.build``'s structure or state-dict keys."""
     model.eval()
