@@ -3,8 +3,9 @@
 Trains a supernet on Fashion-MNIST (digits when Fashion-MNIST is not installed) through the Ray
 Tune trainable, takes ``--archs`` architectures spread over the space (seeded samples at evenly
 spaced MAC quantiles), scores each with the ``supernet`` evaluator (inherited weights, BN
-recalibration) and trains each from scratch with the ``train`` evaluator, both on the same
-validation images. Prints the Kendall tau (and Spearman rho) between the two rankings, the
+recalibration; ``--val`` validation images) and trains each from scratch with the ``train``
+evaluator (scored on the whole validation split: the ground truth should be as exact as it can).
+Prints the Kendall tau (and Spearman rho) between the two rankings, the
 supernet's scoring time per candidate, the scratch time per candidate and their ratio.
 
 CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 12,000 training
@@ -66,7 +67,16 @@ def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool
 
 def scratch_cache(args: argparse.Namespace, dataset: str) -> Path:
     """The file under ``--home`` that keeps scratch outcomes of this exact scratch recipe."""
-    recipe = [dataset, args.width, args.subset, args.scratch_epochs, args.batch_size, args.lr, args.val, args.recal]
+    recipe = [
+        dataset,
+        args.width,
+        args.subset,
+        args.scratch_epochs,
+        args.batch_size,
+        args.lr,
+        args.truth_val,
+        args.recal,
+    ]
     digest = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
     return args.home / f"scratch-{digest}.json"
 
@@ -76,15 +86,14 @@ def scratch_train(
 ) -> list[list]:
     """Each candidate trained from scratch once per seed: ``[seed][candidate]`` outcomes. Outcomes
     are kept in ``cache`` (by seed and arch id), so a rerun with another supernet trains none again."""
-    kept = json.loads(cache.read_text()) if cache.exists() else {}
     runs = []
-    for seed in range(args.seed, args.seed + args.scratch_seeds):
+    for seed in range(args.seed + args.skip_seeds, args.seed + args.scratch_seeds):
         scratch = TrainEvaluator(
             task=task,
             data_dirs=data_dirs,
             epochs=args.scratch_epochs,
             train_limit=args.subset,
-            val_limit=args.val,
+            val_limit=args.truth_val,
             batch_size=args.batch_size,
             lr=args.lr,
             width=args.width,
@@ -94,12 +103,14 @@ def scratch_train(
         outcomes = []
         for i, arch in enumerate(archs):
             key = f"{seed}/{arch.arch_id}"
+            kept = json.loads(cache.read_text()) if cache.exists() else {}  # another process may add
             cached = key in kept
             if cached:
                 outcomes.append(Outcome(metrics=kept[key]["metrics"], seconds=kept[key]["seconds"]))
             else:
                 outcomes.extend(scratch.evaluate([arch]))
                 if outcomes[-1].ok:
+                    kept = json.loads(cache.read_text()) if cache.exists() else {}
                     kept[key] = {"metrics": outcomes[-1].metrics, "seconds": outcomes[-1].seconds}
                     cache.write_text(json.dumps(kept, indent=1))
             last = outcomes[-1]
@@ -170,6 +181,12 @@ def main() -> None:
         default=2,
         help="seeds per candidate (2+: the ground truth's own tau)",
     )
+    parser.add_argument(
+        "--skip-seeds",
+        type=int,
+        default=0,
+        help="with --scratch-only: train only the seeds after the first N (a second process shares the work)",
+    )
     parser.add_argument("--scratch-only", action="store_true", help="only the ground truth (no supernet)")
     parser.add_argument(
         "--supernet-only", action="store_true", help="only train (or find) the supernet; run beside --scratch-only"
@@ -184,7 +201,13 @@ def main() -> None:
     )
     parser.add_argument("--random-subnets", type=int, default=4, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
-    parser.add_argument("--val", type=int, default=2000, help="validation images both scores use")
+    parser.add_argument("--val", type=int, default=2000, help="validation images the supernet scores on")
+    parser.add_argument(
+        "--truth-val",
+        type=int,
+        default=None,
+        help="validation images the scratch-trained candidates are scored on (default: the whole split)",
+    )
     parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")
     parser.add_argument(
         "--score-recal",
@@ -314,6 +337,7 @@ def main() -> None:
         "scratch_seeds": args.scratch_seeds,
         "scratch_seed_kendall_tau": seeds_tau,
         "val_images": args.val,
+        "truth_val_images": args.truth_val or "the whole validation split",
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
         "supernet_artifact": artifact.id,

@@ -6,6 +6,7 @@ PostgreSQL connections are pre-pinged. Database errors leave this layer as `Stor
 
 from __future__ import annotations
 
+import fcntl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from search_spaces.errors import StoreError
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "nas_alembic_version"  # Optuna owns "alembic_version"
+MIGRATION_LOCK_KEY = 0x6E61735F6D6967  # "nas_mig": the advisory lock that serialises migrations
 
 
 def _engine(url: str) -> Engine:
@@ -103,10 +105,35 @@ class Database:
                 time.sleep(1.0)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (``alembic upgrade head``)."""
+        """Bring the schema to the newest migration (``alembic upgrade head``), one process at a time:
+        the API, the Ray runner and CLI commands may all start on a fresh database at once."""
         from alembic import command
 
-        command.upgrade(self.alembic_config(), "head")
+        with self._migration_lock():
+            command.upgrade(self.alembic_config(), "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """An exclusive lock across processes: a lock file beside a SQLite file, a PostgreSQL
+        advisory lock (held by its own connection) on a server."""
+        if self.backend == "postgresql":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+            return
+        database = make_url(self.url).database
+        if self.backend != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with Path(f"{database}.migrate-lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def alembic_config(self):
         from alembic.config import Config
