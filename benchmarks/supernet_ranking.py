@@ -223,7 +223,10 @@ def main() -> None:
     )
     parser.add_argument("--test-limit", type=int, default=1000, help="test images for the largest/smallest report")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="picks the candidates; first scratch seed")
+    parser.add_argument(
+        "--supernet-seed", type=int, default=None, help="the supernet's training seed (default: --seed)"
+    )
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -245,7 +248,7 @@ def main() -> None:
         width=args.width,
         batch_size=args.batch_size,
         lr=args.lr,
-        seed=args.seed,
+        seed=args.seed if args.supernet_seed is None else args.supernet_seed,
         plain_shortcut=args.plain_shortcut,
         random_subnets=args.random_subnets,
         balanced=args.balanced,
@@ -341,6 +344,7 @@ def main() -> None:
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
         "supernet_artifact": artifact.id,
+        "supernet_seed": run.seed,
         "supernet_train_seconds": artifact.info["seconds"],
         "supernet_accuracy": acc,
         "checkpoint_load_seconds": round(load_s, 2),
