@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -225,13 +226,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="picks the candidates; first scratch seed")
     parser.add_argument(
-        "--supernet-seed", type=int, default=None, help="the supernet's training seed (default: --seed)"
+        "--supernet-seed", type=int, default=None, help="the (first) supernet's training seed (default: --seed)"
+    )
+    parser.add_argument(
+        "--supernet-seeds",
+        type=int,
+        default=1,
+        help="supernets trained with consecutive seeds, each ranked (2+: the supernets' own agreement)",
     )
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
-    if args.scratch_seeds < 1:
-        parser.error("--scratch-seeds must be at least 1")
+    if args.scratch_seeds < 1 or args.supernet_seeds < 1:
+        parser.error("--scratch-seeds and --supernet-seeds must be at least 1")
     torch.set_num_threads(args.threads)
 
     settings = Settings(home=args.home, ray_num_cpus=2)
@@ -277,13 +284,99 @@ def main() -> None:
             args.out.write_text(json.dumps(ground, indent=2))
         return
 
+    truth = np.mean([[o.metrics["accuracy"] for o in seed] for seed in trained], axis=0)  # mean over seeds
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
+    ranked = [
+        rank_with_supernet(replace(run, seed=seed), archs, truth, args=args, db=db, settings=settings, task=task)
+        for seed in range(run.seed, run.seed + args.supernet_seeds)
+    ]
+    space = get_space("mnasnet")
+    rows = []
+    head = " ".join(f"{'sn ' + str(r['seed']):>6}" for r in ranked)
+    print(f"\n{'arch':16} {'MMACs':>7} {'params':>8} {head} {'scratch':>8} {'s/cand':>7} {'scratch s':>9}")
+    for i, (arch, acc_t) in enumerate(zip(archs, truth, strict=True)):
+        cost = total_cost(scaled_ops(space.ops(arch, **task.shape), args.width))
+        rows.append(
+            {
+                "arch_id": arch.arch_id,
+                "genome": list(arch.genome),
+                "macs": cost.macs,
+                "params": cost.params,
+                "supernet_acc": [r["scores"][i] for r in ranked],
+                "scratch_acc": float(acc_t),
+                "supernet_s": float(np.mean([r["seconds"][i] for r in ranked])),
+                "scratch_s": float(np.mean([seed[i].seconds for seed in trained])),
+            }
+        )
+        scores = " ".join(f"{x:6.3f}" for x in rows[-1]["supernet_acc"])
+        print(
+            f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {scores} "
+            f"{acc_t:8.3f} {rows[-1]['supernet_s']:7.2f} {rows[-1]['scratch_s']:9.1f}"
+        )
+    agreement = None
+    if len(ranked) > 1:
+        pairs = [kendalltau(a["scores"], b["scores"]).statistic for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
+        agreement = round(float(np.mean(pairs)), 3)
+    per_sup = float(np.mean([r["supernet_s"] for r in rows]))
+    per_scr = float(np.mean([r["scratch_s"] for r in rows]))
+    tau = float(np.mean([r["kendall_tau"] for r in ranked]))
+    summary = {
+        "dataset": dataset,
+        "width": args.width,
+        "train_images": args.subset,
+        "supernet_epochs": args.epochs,
+        "scratch_epochs": args.scratch_epochs,
+        "scratch_seeds": args.scratch_seeds,
+        "scratch_seed_kendall_tau": seeds_tau,
+        "val_images": args.val,
+        "truth_val_images": args.truth_val or "the whole validation split",
+        "recal_images": args.recal,
+        "score_recal_images": args.score_recal or args.recal,
+        "supernets": [{k: v for k, v in r.items() if k not in ("scores", "seconds")} for r in ranked],
+        "supernet_seed_kendall_tau": agreement,
+        "kendall_tau": round(tau, 3),
+        "supernet_seconds_per_candidate": round(per_sup, 3),
+        "scratch_seconds_per_candidate": round(per_scr, 2),
+        "speedup": round(per_scr / per_sup, 1),
+        "candidates": rows,
+    }
+    print()
+    for r in ranked:
+        print(
+            f"supernet seed {r['seed']}: Kendall tau {r['kendall_tau']:.3f} (Spearman {r['spearman_rho']:.3f}), "
+            f"with {len(r['kendall_tau_other_recal_draws'])} other recalibration samples "
+            f"{r['kendall_tau_other_recal_draws']}"
+        )
+    if agreement is not None:
+        print(f"the supernets rank the candidates alike at Kendall tau {agreement:.3f} (mean over pairs)")
+    print(
+        f"Kendall tau {tau:.3f} over {len(rows)} architectures (mean over {len(ranked)} supernet(s))\n"
+        f"supernet {per_sup:.2f} s per candidate, scratch {per_scr:.1f} s per candidate (mean over seeds): "
+        f"speed-up {per_scr / per_sup:.0f}x (load average at the end {os.getloadavg()[0]:.1f})"
+    )
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=2))
+        print(f"wrote {args.out}")
+
+
+def rank_with_supernet(
+    run: SupernetRun,
+    archs: list[Architecture],
+    truth: np.ndarray,
+    *,
+    args: argparse.Namespace,
+    db: Database,
+    settings: Settings,
+    task: Task,
+) -> dict:
+    """Train (or find) the supernet of ``run``, score ``archs`` with it and rank them against ``truth``."""
+    data_dirs = list(settings.data_dirs)
     start = time.perf_counter()
     artifact = train_supernet(run, db=db, settings=settings, threads=args.threads, progress=epoch_progress)
     wall = time.perf_counter() - start
     acc = artifact.info["accuracy"]
     print(
-        f"supernet {artifact.id}: trained in {artifact.info['seconds']:.0f} s (wall {wall:.0f} s); "
+        f"supernet {artifact.id} (seed {run.seed}): trained in {artifact.info['seconds']:.0f} s (wall {wall:.0f} s); "
         f"largest val {acc['largest']['val']:.3f} test {acc['largest']['test']:.3f}; "
         f"smallest val {acc['smallest']['val']:.3f} test {acc['smallest']['test']:.3f}"
     )
@@ -298,72 +391,22 @@ def main() -> None:
     )
     load_s = time.perf_counter() - start
     scored = supernet.evaluate(archs)
-
     failed = [o.error for o in scored if not o.ok]
     if failed:
         raise SystemExit(f"evaluations failed: {failed}")
-    space = get_space("mnasnet")
-    rows = []
-    print(f"\n{'arch':16} {'MMACs':>7} {'params':>8} {'supernet':>8} {'scratch':>8} {'s/cand':>7} {'scratch s':>9}")
-    truth = np.mean([[o.metrics["accuracy"] for o in seed] for seed in trained], axis=0)  # mean over seeds
-    for arch, s, t, acc_t in zip(archs, scored, trained[0], truth, strict=True):
-        cost = total_cost(scaled_ops(space.ops(arch, **task.shape), args.width))
-        rows.append(
-            {
-                "arch_id": arch.arch_id,
-                "genome": list(arch.genome),
-                "macs": cost.macs,
-                "params": cost.params,
-                "supernet_acc": s.metrics["accuracy"],
-                "scratch_acc": float(acc_t),
-                "supernet_s": s.seconds,
-                "scratch_s": t.seconds,
-            }
-        )
-        print(
-            f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {s.metrics['accuracy']:8.3f} "
-            f"{rows[-1]['scratch_acc']:8.3f} {s.seconds:7.2f} {t.seconds:9.1f}"
-        )
-    sup = np.array([r["supernet_acc"] for r in rows])
-    scr = np.array([r["scratch_acc"] for r in rows])
-    tau = float(kendalltau(sup, scr).statistic)
-    rho = float(spearmanr(sup, scr).statistic)
-    draw_taus = recal_draws(supernet, archs, scr, args.recal_draws, data_dirs)
-    per_sup = float(np.mean([r["supernet_s"] for r in rows]))
-    per_scr = float(np.mean([r["scratch_s"] for r in rows]))
-    summary = {
-        "dataset": dataset,
-        "width": args.width,
-        "train_images": args.subset,
-        "supernet_epochs": args.epochs,
-        "scratch_epochs": args.scratch_epochs,
-        "scratch_seeds": args.scratch_seeds,
-        "scratch_seed_kendall_tau": seeds_tau,
-        "val_images": args.val,
-        "truth_val_images": args.truth_val or "the whole validation split",
-        "recal_images": args.recal,
-        "score_recal_images": args.score_recal or args.recal,
-        "supernet_artifact": artifact.id,
-        "supernet_seed": run.seed,
-        "supernet_train_seconds": artifact.info["seconds"],
-        "supernet_accuracy": acc,
+    scores = [o.metrics["accuracy"] for o in scored]
+    return {
+        "seed": run.seed,
+        "artifact": artifact.id,
+        "train_seconds": artifact.info["seconds"],
+        "accuracy": acc,
         "checkpoint_load_seconds": round(load_s, 2),
-        "kendall_tau": round(tau, 3),
-        "kendall_tau_other_recal_draws": draw_taus,
-        "spearman_rho": round(rho, 3),
-        "supernet_seconds_per_candidate": round(per_sup, 3),
-        "scratch_seconds_per_candidate": round(per_scr, 2),
-        "speedup": round(per_scr / per_sup, 1),
-        "candidates": rows,
+        "kendall_tau": round(float(kendalltau(scores, truth).statistic), 3),
+        "spearman_rho": round(float(spearmanr(scores, truth).statistic), 3),
+        "kendall_tau_other_recal_draws": recal_draws(supernet, archs, truth, args.recal_draws, data_dirs),
+        "scores": scores,
+        "seconds": [o.seconds for o in scored],
     }
-    print(
-        f"\nKendall tau {tau:.3f} (Spearman {rho:.3f}) over {len(rows)} architectures\n"
-        f"supernet {per_sup:.2f} s per candidate (+{load_s:.1f} s once to load), scratch {per_scr:.1f} s "
-        f"per candidate: speed-up {per_scr / per_sup:.0f}x (load average at the end {os.getloadavg()[0]:.1f})"
-    )
-    if args.out:
-        args.out.write_text(json.dumps(summary, indent=2))
-        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
