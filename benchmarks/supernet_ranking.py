@@ -11,11 +11,11 @@ supernet's scoring time per candidate, the scratch time per candidate and their 
 CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 12,000 training
 images for the supernet and for scratch training, supernet 4 epochs (752 steps of the largest,
 the smallest and 4 random subnets), scratch 4 epochs with two seeds per candidate (ranked by the
-mean), 12 architectures, 2,000 validation images, 128 recalibration images, 1,000 test images for
-the largest/smallest report, two threads (measured: the two halves side by side, one thread
-each, 34 minutes on a 2-core machine). The scratch schedule must cost at least 100 scorings for
-the speed-up goal to be reachable at all: 3,000 images x 4 epochs costs about 40 (37-40x
-measured), 12,000 images x 4 epochs 106x.
+mean), 12 architectures, 2,000 validation images for the supernet (the whole split for scratch),
+128 recalibration images, 1,000 test images for the largest/smallest report, two threads
+(measured: the two halves side by side, one thread each, 34-50 minutes on a 2-core machine).
+The scratch schedule must cost at least 100 scorings for the speed-up goal to be reachable at
+all: 3,000 images x 4 epochs costs about 40 (37-40x measured), 12,000 images x 4 epochs 106-117x.
 
     .venv/bin/python benchmarks/supernet_ranking.py [--subset 12000] [--epochs 4] [--scratch-epochs 4] [--home DIR]
 
@@ -24,7 +24,10 @@ the Kendall tau between the seeds' rankings: the ground truth's own repeatabilit
 what any proxy can show (``--scratch-only`` measures just that, without a supernet). Scratch
 outcomes are kept under ``--home`` per scratch recipe, and the supernet artifact per run, so a
 rerun with another supernet recipe trains only the new supernet; ``--supernet-only`` and
-``--scratch-only`` with the same ``--home`` run the two halves side by side (one thread each).
+``--scratch-only`` with the same ``--home`` run the two halves side by side (one thread each;
+``--skip-seeds`` lets a second scratch process take later seeds). ``--supernet-seeds 3`` ranks
+with three supernets of the same recipe and prints how alike they rank: one supernet's tau is one
+draw from a wide spread (0.09-0.60 measured, docs/supernet.md).
 """
 
 from __future__ import annotations
