@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,9 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db.dispose()
 
 
-@pytest.fixture
-def postgres_db() -> Iterator[Database]:
-    """A fresh PostgreSQL schema per test (skipped when no server answers)."""
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL schema, dropped afterwards (skips when no server answers)."""
     url = postgres_url()
     if url is None:
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
@@ -61,13 +62,22 @@ def postgres_db() -> Iterator[Database]:
     admin = create_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = Database(f"{url}?options=-csearch_path%3D{schema}")
-    db.migrate()
-    yield db
-    db.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[Database]:
+    """A fresh PostgreSQL schema per test (skipped when no server answers)."""
+    with postgres_schema() as url:
+        db = Database(url)
+        db.migrate()
+        yield db
+        db.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

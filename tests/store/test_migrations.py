@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from store.session import Database
-from tests.conftest import postgres_url
+from tests.conftest import postgres_schema
 
 MIGRATE = "import sys; from store.session import Database; Database(sys.argv[1]).migrate()"
 
@@ -23,19 +22,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    url = postgres_url()
-    if url is None:
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-    from sqlalchemy import create_engine, text
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{url}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 def test_concurrent_migrations_of_a_fresh_database_all_succeed(fresh_url: str) -> None:
