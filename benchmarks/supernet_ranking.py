@@ -85,6 +85,12 @@ def scratch_cache(args: argparse.Namespace, dataset: str) -> Path:
     return args.home / f"scratch-{digest}.json"
 
 
+def read_kept(cache: Path) -> dict:
+    """The scratch outcomes kept so far (by ``seed/arch_id``); re-read before each write, since a
+    second ``--scratch-only`` process may share the file."""
+    return json.loads(cache.read_text()) if cache.exists() else {}
+
+
 def scratch_train(
     archs: list[Architecture], args: argparse.Namespace, task: Task, data_dirs: list, cache: Path
 ) -> list[list]:
@@ -107,14 +113,14 @@ def scratch_train(
         outcomes = []
         for i, arch in enumerate(archs):
             key = f"{seed}/{arch.arch_id}"
-            kept = json.loads(cache.read_text()) if cache.exists() else {}  # another process may add
+            kept = read_kept(cache)  # another process may have added outcomes
             cached = key in kept
             if cached:
                 outcomes.append(Outcome(metrics=kept[key]["metrics"], seconds=kept[key]["seconds"]))
             else:
                 outcomes.extend(scratch.evaluate([arch]))
                 if outcomes[-1].ok:
-                    kept = json.loads(cache.read_text()) if cache.exists() else {}
+                    kept = read_kept(cache)
                     kept[key] = {"metrics": outcomes[-1].metrics, "seconds": outcomes[-1].seconds}
                     cache.write_text(json.dumps(kept, indent=1))
             last = outcomes[-1]
