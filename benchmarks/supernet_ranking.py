@@ -27,7 +27,11 @@ rerun with another supernet recipe trains only the new supernet; ``--supernet-on
 ``--scratch-only`` with the same ``--home`` run the two halves side by side (one thread each;
 ``--skip-seeds`` lets a second scratch process take later seeds). ``--supernet-seeds 3`` ranks
 with three supernets of the same recipe and prints how alike they rank: one supernet's tau is one
-draw from a wide spread (0.09-0.60 measured, docs/supernet.md).
+draw from a wide spread (0.09-0.60 measured, docs/supernet.md); with several, every supernet also
+scores ``--agreement-archs`` random candidates, so how alike they rank is measured over 60, not 12.
+``--pick random`` ranks plain seeded samples of the space instead of the MAC-quantile spread.
+Scratch outcomes measured before are kept in git (``benchmarks/results/``) and copied into a fresh
+``--home``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -57,6 +62,8 @@ from store.session import Database
 from store.settings import Settings
 from workers.supernet_train import SupernetRun, train_supernet
 
+RESULTS = Path(__file__).parent / "results"  # measured outcomes kept in git (benchmarks/results/README.md)
+
 
 def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool: int = 2000) -> list[Architecture]:
     """``n`` seeded samples of the space at evenly spaced quantiles of their MACs (small to large)."""
@@ -67,6 +74,15 @@ def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool
     order = np.argsort(macs)
     picks = np.linspace(0, len(order) - 1, n).round().astype(int)
     return [archs[order[i]] for i in picks]
+
+
+def random_archs(n: int, *, seed: int) -> list[Architecture]:
+    """``n`` distinct seeded samples of the space, as a search's first draws would be."""
+    space, rng, picked = get_space("mnasnet"), np.random.default_rng(seed), {}
+    while len(picked) < n:
+        arch = space.sample(rng)
+        picked.setdefault(arch.arch_id, arch)
+    return list(picked.values())
 
 
 def scratch_cache(args: argparse.Namespace, dataset: str) -> Path:
@@ -82,7 +98,12 @@ def scratch_cache(args: argparse.Namespace, dataset: str) -> Path:
         args.recal,
     ]
     digest = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
-    return args.home / f"scratch-{digest}.json"
+    cache = args.home / f"scratch-{digest}.json"
+    committed = RESULTS / cache.name
+    if not cache.exists() and committed.exists():  # a fresh home starts from the outcomes kept in git
+        args.home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(committed, cache)
+    return cache
 
 
 def read_kept(cache: Path) -> dict:
@@ -211,6 +232,12 @@ def main() -> None:
     )
     parser.add_argument("--random-subnets", type=int, default=4, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
+    parser.add_argument(
+        "--pick",
+        choices=("spread", "random"),
+        default="spread",
+        help="candidates: seeded samples at evenly spaced MAC quantiles, or plain seeded samples of the space",
+    )
     parser.add_argument("--val", type=int, default=2000, help="validation images the supernet scores on")
     parser.add_argument(
         "--truth-val",
@@ -243,6 +270,12 @@ def main() -> None:
         default=1,
         help="supernets trained with consecutive seeds, each ranked (2+: the supernets' own agreement)",
     )
+    parser.add_argument(
+        "--agreement-archs",
+        type=int,
+        default=48,
+        help="extra random candidates every supernet scores (no ground truth) to measure how alike supernets rank",
+    )
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"))
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -273,7 +306,10 @@ def main() -> None:
         test_limit=args.test_limit,
     )
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    archs = spread_archs(args.archs, shape=task.shape, width=args.width, seed=args.seed + 1)
+    if args.pick == "spread":
+        archs = spread_archs(args.archs, shape=task.shape, width=args.width, seed=args.seed + 1)
+    else:
+        archs = random_archs(args.archs, seed=args.seed + 3)
     data_dirs = list(settings.data_dirs)
     args.home.mkdir(parents=True, exist_ok=True)
     if args.supernet_only:
@@ -295,8 +331,11 @@ def main() -> None:
 
     truth = np.mean([[o.metrics["accuracy"] for o in seed] for seed in trained], axis=0)  # mean over seeds
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
+    extra = agreement_archs(args.agreement_archs, seed=args.seed + 2) if args.supernet_seeds > 1 else []
     ranked = [
-        rank_with_supernet(replace(run, seed=seed), archs, truth, args=args, db=db, settings=settings, task=task)
+        rank_with_supernet(
+            replace(run, seed=seed), archs, truth, extra=extra, args=args, db=db, settings=settings, task=task
+        )
         for seed in range(run.seed, run.seed + args.supernet_seeds)
     ]
     space = get_space("mnasnet")
@@ -322,15 +361,16 @@ def main() -> None:
             f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {scores} "
             f"{acc_t:8.3f} {rows[-1]['supernet_s']:7.2f} {rows[-1]['scratch_s']:9.1f}"
         )
-    agreement = None
+    agreement = wide = None
     if len(ranked) > 1:
-        pairs = [kendalltau(a["scores"], b["scores"]).statistic for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
-        agreement = round(float(np.mean(pairs)), 3)
+        agreement = mean_pairwise_tau([r["scores"] for r in ranked])
+        wide = mean_pairwise_tau([r["scores"] + r["extra_scores"] for r in ranked])
     per_sup = float(np.mean([r["supernet_s"] for r in rows]))
     per_scr = float(np.mean([r["scratch_s"] for r in rows]))
     tau = float(np.mean([r["kendall_tau"] for r in ranked]))
     summary = {
         "dataset": dataset,
+        "pick": args.pick,
         "width": args.width,
         "train_images": args.subset,
         "supernet_epochs": args.epochs,
@@ -341,8 +381,10 @@ def main() -> None:
         "truth_val_images": args.truth_val or "the whole validation split",
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
-        "supernets": [{k: v for k, v in r.items() if k not in ("scores", "seconds")} for r in ranked],
+        "supernets": [{k: v for k, v in r.items() if k not in ("scores", "extra_scores", "seconds")} for r in ranked],
         "supernet_seed_kendall_tau": agreement,
+        "supernet_seed_kendall_tau_wide": wide,
+        "agreement_archs": len(archs) + len(extra),
         "kendall_tau": round(tau, 3),
         "supernet_seconds_per_candidate": round(per_sup, 3),
         "scratch_seconds_per_candidate": round(per_scr, 2),
@@ -357,7 +399,10 @@ def main() -> None:
             f"{r['kendall_tau_other_recal_draws']}"
         )
     if agreement is not None:
-        print(f"the supernets rank the candidates alike at Kendall tau {agreement:.3f} (mean over pairs)")
+        print(
+            f"the supernets rank the candidates alike at Kendall tau {agreement:.3f} (mean over pairs); "
+            f"over these and {len(extra)} random candidates at {wide:.3f}"
+        )
     print(
         f"Kendall tau {tau:.3f} over {len(rows)} architectures (mean over {len(ranked)} supernet(s))\n"
         f"supernet {per_sup:.2f} s per candidate, scratch {per_scr:.1f} s per candidate (mean over seeds): "
@@ -368,11 +413,26 @@ def main() -> None:
         print(f"wrote {args.out}")
 
 
+def agreement_archs(n: int, *, seed: int) -> list[Architecture]:
+    """``n`` seeded random samples of the space: candidates without a ground truth, scored by every
+    supernet so their agreement is measured over more than the ranked few (tau's standard error is
+    about 0.2 at 12 candidates, 0.09 at 60)."""
+    space, rng = get_space("mnasnet"), np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+def mean_pairwise_tau(rankings: list[list[float]]) -> float:
+    """Mean Kendall tau over every pair of score lists (how alike several proxies rank)."""
+    pairs = [kendalltau(a, b).statistic for i, a in enumerate(rankings) for b in rankings[i + 1 :]]
+    return round(float(np.mean(pairs)), 3)
+
+
 def rank_with_supernet(
     run: SupernetRun,
     archs: list[Architecture],
     truth: np.ndarray,
     *,
+    extra: list[Architecture],
     args: argparse.Namespace,
     db: Database,
     settings: Settings,
@@ -404,6 +464,7 @@ def rank_with_supernet(
     if failed:
         raise SystemExit(f"evaluations failed: {failed}")
     scores = [o.metrics["accuracy"] for o in scored]
+    extra_scores = [o.metrics["accuracy"] for o in supernet.evaluate(extra)]
     return {
         "seed": run.seed,
         "artifact": artifact.id,
@@ -414,6 +475,7 @@ def rank_with_supernet(
         "spearman_rho": round(float(spearmanr(scores, truth).statistic), 3),
         "kendall_tau_other_recal_draws": recal_draws(supernet, archs, truth, args.recal_draws, data_dirs),
         "scores": scores,
+        "extra_scores": extra_scores,
         "seconds": [o.seconds for o in scored],
     }
 
