@@ -331,7 +331,9 @@ def main() -> None:
 
     truth = np.mean([[o.metrics["accuracy"] for o in seed] for seed in trained], axis=0)  # mean over seeds
     print(f"dataset {dataset}, width {args.width}, {args.subset} training images, supernet {args.epochs} epochs")
-    extra = agreement_archs(args.agreement_archs, seed=args.seed + 2) if args.supernet_seeds > 1 else []
+    # candidates without a ground truth that every supernet scores, so their agreement is measured
+    # over more than the ranked few (tau's standard error is about 0.2 at 12 candidates, 0.09 at 60)
+    extra = random_archs(args.agreement_archs, seed=args.seed + 2) if args.supernet_seeds > 1 else []
     ranked = [
         rank_with_supernet(
             replace(run, seed=seed), archs, truth, extra=extra, args=args, db=db, settings=settings, task=task
@@ -411,14 +413,6 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.out}")
-
-
-def agreement_archs(n: int, *, seed: int) -> list[Architecture]:
-    """``n`` seeded random samples of the space: candidates without a ground truth, scored by every
-    supernet so their agreement is measured over more than the ranked few (tau's standard error is
-    about 0.2 at 12 candidates, 0.09 at 60)."""
-    space, rng = get_space("mnasnet"), np.random.default_rng(seed)
-    return [space.sample(rng) for _ in range(n)]
 
 
 def mean_pairwise_tau(rankings: list[list[float]]) -> float:
