@@ -234,6 +234,11 @@ def main() -> None:
     parser.add_argument(
         "--balanced", action="store_true", help="random subnets with each gene's choices equally often per step"
     )
+    parser.add_argument(
+        "--fair-extremes",
+        action="store_true",
+        help="the largest and smallest subnets draw every block's ConvOp path and skip each step",
+    )
     parser.add_argument("--random-subnets", type=int, default=4, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument(
@@ -310,6 +315,7 @@ def main() -> None:
         plain_shortcut=args.plain_shortcut,
         random_subnets=args.random_subnets,
         balanced=args.balanced,
+        fair_extremes=args.fair_extremes,
         recal_images=args.recal,
         val_limit=args.val,
         test_limit=args.test_limit,

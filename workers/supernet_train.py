@@ -60,6 +60,7 @@ class SupernetRun:
     random_subnets: int = 4  # besides the largest and smallest (docs/supernet.md: 4 ranks better than 2)
     plain_shortcut: float = 0.5  # fraction of the steps over which plain layers' shortcut anneals to 0
     balanced: bool = False  # random subnets drawn with every gene's choices equally often per step
+    fair_extremes: bool = False  # the largest/smallest subnets draw every block's ConvOp path and skip
     recal_images: int = 256
     val_limit: int | None = 2000
     test_limit: int | None = None
@@ -78,8 +79,9 @@ class SupernetRun:
 
     def digest(self) -> str:
         fields = asdict(self)
-        if not fields["balanced"]:  # added later: left out at its default, so earlier runs keep their digest
-            del fields["balanced"]
+        for late in ("balanced", "fair_extremes"):  # added later: left out at their defaults, so
+            if not fields[late]:  # earlier runs keep their digest
+                del fields[late]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -108,6 +110,7 @@ def supernet_trainable(config: dict[str, Any]) -> None:
         random_subnets=run.random_subnets,
         plain_shortcut=run.plain_shortcut,
         balanced=run.balanced,
+        fair_extremes=run.fair_extremes,
         seed=run.seed,
     )
     seconds, resumed_from = 0.0, 0
@@ -162,6 +165,7 @@ def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
             "random_subnets": run.random_subnets,
             "plain_shortcut": run.plain_shortcut,
             "balanced": run.balanced,
+            "fair_extremes": run.fair_extremes,
         },
         "accuracy": {
             label: {split: round(float(metrics[f"{split}_acc_{label}"]), 4) for split in ("val", "test")}

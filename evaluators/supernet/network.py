@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,24 +95,42 @@ def zero_init_residuals(net: nn.Module) -> nn.Module:
     return net
 
 
-def largest_arch(space: MnasNetSpace | None = None) -> Architecture:
-    """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals."""
-    return _extreme(space, last=True)
+def largest_arch(space: MnasNetSpace | None = None, rng: np.random.Generator | None = None) -> Architecture:
+    """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals.
+
+    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`)."""
+    return _extreme(space, last=True, rng=rng)
 
 
-def smallest_arch(space: MnasNetSpace | None = None) -> Architecture:
-    """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or skip."""
-    return _extreme(space, last=False)
+def smallest_arch(space: MnasNetSpace | None = None, rng: np.random.Generator | None = None) -> Architecture:
+    """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or skip.
+
+    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`)."""
+    return _extreme(space, last=False, rng=rng)
 
 
-def _extreme(space: MnasNetSpace | None, *, last: bool) -> Architecture:
+CATEGORICAL = ("op", "skip")  # genes without a largest or smallest choice
+
+
+def _draw_categorical(field: str, choices: tuple[Any, ...], rng: np.random.Generator, *, last: bool) -> Any:
+    """A uniform draw of ``field`` for an extreme subnet; ConvOps are drawn by choice path (conv,
+    dconv, MBConv), the MBConv at the extreme's expansion (6 for the largest, 3 for the smallest)."""
+    if field == "op":
+        choices = tuple(c for c in choices if c != ("mb3" if last else "mb6"))
+    return choices[int(rng.integers(len(choices)))]
+
+
+def _extreme(space: MnasNetSpace | None, *, last: bool, rng: np.random.Generator | None = None) -> Architecture:
     space = space or get_space("mnasnet")  # type: ignore[assignment]
     fixed = {"op": "mb6" if last else "dconv", "skip": "idskip" if last else "noskip"}
     params = {}
     for name, dist in space.distributions().items():
         field = name.split("_", 1)[1]
         choices = choices_of(dist)
-        params[name] = fixed.get(field, choices[-1] if last else choices[0])
+        if rng is not None and field in CATEGORICAL:
+            params[name] = _draw_categorical(field, choices, rng, last=last)
+        else:
+            params[name] = fixed.get(field, choices[-1] if last else choices[0])
     return space.decode(params)
 
 

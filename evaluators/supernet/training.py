@@ -185,7 +185,12 @@ class SandwichTrainer:
     over the first ``plain_shortcut`` fraction of the steps, they get the space's parameter-free
     shortcut scaled from 1 to 0 (`MnasNetSupernet.layer`). Without it, randomly initialised plain
     paths of different ConvOps feed their neighbours unrelated features and random subnets stay at
-    chance (docs/supernet.md, 2026-11-29)."""
+    chance (docs/supernet.md, 2026-11-29).
+
+    ``fair_extremes``: the largest and smallest subnets of each step take every block's ConvOp and
+    skip at random (those genes have no largest or smallest choice), so the extremes do not train
+    one ConvOp's paths and one shortcut's more often than the others (docs/supernet.md, fifth
+    session of 2026-11-29)."""
 
     def __init__(
         self,
@@ -196,6 +201,7 @@ class SandwichTrainer:
         random_subnets: int = 4,
         plain_shortcut: float = 0.5,
         balanced: bool = False,
+        fair_extremes: bool = False,
         seed: int = 0,
     ) -> None:
         if random_subnets < 0:
@@ -204,7 +210,7 @@ class SandwichTrainer:
             raise ValueError(f"plain_shortcut must be in [0, 1], got {plain_shortcut}")
         self.net, self.data, self.schedule = net, data, schedule
         self.random_subnets, self.plain_shortcut, self.seed = random_subnets, plain_shortcut, seed
-        self.balanced = balanced
+        self.balanced, self.fair_extremes = balanced, fair_extremes
         if plain_shortcut > 0:
             net.zero_plain_paths()
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
@@ -223,17 +229,20 @@ class SandwichTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         annealed = self.plain_shortcut * self.total_steps
         self.net.plain_shortcut = max(0.0, 1.0 - self.scheduler.last_epoch / annealed) if annealed else 0.0
-        logits = self.net(x, self.largest)
+        space = self.net.space
+        largest, smallest = self.largest, self.smallest
+        if self.fair_extremes:
+            largest, smallest = largest_arch(space, rng), smallest_arch(space, rng)
+        logits = self.net(x, largest)
         loss = F.cross_entropy(logits, y)
         loss.backward()
         teacher = F.softmax(logits.detach(), dim=1)
-        space = self.net.space
         drawn = (
             space.sample_balanced(self.random_subnets, rng)
             if self.balanced
             else [space.sample(rng) for _ in range(self.random_subnets)]
         )
-        students = [self.smallest, *drawn]
+        students = [smallest, *drawn]
         for arch in students:
             soft_cross_entropy(self.net(x, arch), teacher).backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.schedule.grad_clip)

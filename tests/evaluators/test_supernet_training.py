@@ -186,3 +186,37 @@ def test_recalibration_changes_only_statistics() -> None:
     assert all(torch.equal(weights[k], v) for k, v in sub.named_parameters())
     bn = sub[1].body[0][1]
     assert int(bn.num_batches_tracked) == 3 and not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+
+
+def test_fair_extremes_draw_convop_paths_and_skips_but_keep_the_elastic_extremes() -> None:
+    space, rng = get_space("mnasnet"), np.random.default_rng(0)
+    fixed = {"largest": largest_arch(space), "smallest": smallest_arch(space)}
+    ops: dict[str, set[str]] = {"largest": set(), "smallest": set()}
+    skips: set[str] = set()
+    for _ in range(40):
+        for label, arch in (("largest", largest_arch(space, rng)), ("smallest", smallest_arch(space, rng))):
+            for gene, extreme in zip(arch.genome, fixed[label].genome, strict=True):
+                op, *elastic, skip = gene.split("_")
+                assert elastic == extreme.split("_")[1:-1]  # depth, kernel, filters, SE stay extreme
+                ops[label].add(op)
+                skips.add(skip)
+    assert ops == {"largest": {"conv", "dconv", "mb6"}, "smallest": {"conv", "dconv", "mb3"}}
+    assert skips == {"noskip", "idskip", "poolskip"}
+
+
+def trained_paths(fair_extremes: bool) -> set[str]:
+    """The choice paths whose weights one sandwich step of the extremes alone changed."""
+    torch.manual_seed(0)
+    data = load_split("digits", "train", data_dirs=DIRS, limit=16)
+    net = MnasNetSupernet(**SHAPE, width=0.25)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    schedule = Schedule(epochs=1, batch_size=16, lr=0.1)
+    SandwichTrainer(net, data, schedule, random_subnets=0, fair_extremes=fair_extremes).train_epoch()
+    after = net.state_dict()
+    changed = {k.split(".")[2] for k in after if k.startswith("positions.") and not torch.equal(before[k], after[k])}
+    return changed - {"fixed"}  # stem and head
+
+
+def test_fair_extremes_train_every_convop_path_not_only_mbconv_and_dconv() -> None:
+    assert trained_paths(fair_extremes=False) == {"mb-res", "mb-plain", "dconv-plain"}
+    assert {"conv-plain", "conv-res", "dconv-res"} <= trained_paths(fair_extremes=True)
