@@ -378,6 +378,7 @@ def main() -> None:
             f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {scores} "
             f"{acc_t:8.3f} {rows[-1]['supernet_s']:7.2f} {rows[-1]['scratch_s']:9.1f}"
         )
+    zero_cost = baselines(rows, [space.ops(arch, **task.shape) for arch in archs], truth)
     agreement = wide = None
     if len(ranked) > 1:
         agreement = mean_pairwise_tau([r["scores"] for r in ranked])
@@ -398,6 +399,8 @@ def main() -> None:
         "truth_val_images": args.truth_val or "the whole validation split",
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
+        "recipe": {k: getattr(run, k) for k in ("random_subnets", "plain_shortcut", "balanced", "fair_extremes")},
+        "zero_cost_kendall_tau": zero_cost,
         "supernets": [{k: v for k, v in r.items() if k not in ("scores", "extra_scores", "seconds")} for r in ranked],
         "supernet_seed_kendall_tau": agreement,
         "supernet_seed_kendall_tau_wide": wide,
@@ -420,6 +423,7 @@ def main() -> None:
             f"the supernets rank the candidates alike at Kendall tau {agreement:.3f} (mean over pairs); "
             f"over these and {len(extra)} random candidates at {wide:.3f}"
         )
+    print(f"for comparison, Kendall tau of counting what a candidate has (no training): {zero_cost}")
     print(
         f"Kendall tau {tau:.3f} over {len(rows)} architectures (mean over {len(ranked)} supernet(s))\n"
         f"supernet {per_sup:.2f} s per candidate, scratch {per_scr:.1f} s per candidate (mean over seeds): "
@@ -428,6 +432,18 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.out}")
+
+
+def baselines(rows: list[dict], ops: list[list], truth: np.ndarray) -> dict[str, float]:
+    """Kendall tau against the truth of costless rankings: more parameters, more MACs, more layers
+    with a shortcut (the ground truth's strongest gene, docs/supernet.md). A proxy worth training
+    should beat them."""
+    counts = {
+        "params": [r["params"] for r in rows],
+        "macs": [r["macs"] for r in rows],
+        "residual_layers": [sum(spec.skip != "none" for spec in layer_specs) for layer_specs in ops],
+    }
+    return {name: round(float(kendalltau(v, truth).statistic), 3) for name, v in counts.items()}
 
 
 def mean_pairwise_tau(rankings: list[list[float]]) -> float:
