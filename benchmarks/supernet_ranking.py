@@ -63,6 +63,7 @@ from store.settings import Settings
 from workers.supernet_train import SupernetRun, train_supernet
 
 RESULTS = Path(__file__).parent / "results"  # measured outcomes kept in git (benchmarks/results/README.md)
+RECIPE = ("random_subnets", "plain_shortcut", "balanced", "fair_extremes", "distill")  # recorded with the results
 
 
 def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool: int = 2000) -> list[Architecture]:
@@ -239,6 +240,9 @@ def main() -> None:
         action="store_true",
         help="the largest and smallest subnets draw every block's ConvOp path and skip each step",
     )
+    parser.add_argument(
+        "--no-distill", action="store_true", help="train every subnet on the labels (no in-place distillation)"
+    )
     parser.add_argument("--random-subnets", type=int, default=4, help="random subnets per supernet step")
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument(
@@ -316,6 +320,7 @@ def main() -> None:
         random_subnets=args.random_subnets,
         balanced=args.balanced,
         fair_extremes=args.fair_extremes,
+        distill=not args.no_distill,
         recal_images=args.recal,
         val_limit=args.val,
         test_limit=args.test_limit,
@@ -399,7 +404,9 @@ def main() -> None:
         "truth_val_images": args.truth_val or "the whole validation split",
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
-        "recipe": {k: getattr(run, k) for k in ("random_subnets", "plain_shortcut", "balanced", "fair_extremes")},
+        "recipe": {
+            k: getattr(run, k) for k in ("random_subnets", "plain_shortcut", "balanced", "fair_extremes", "distill")
+        },
         "zero_cost_kendall_tau": zero_cost,
         "supernets": [{k: v for k, v in r.items() if k not in ("scores", "extra_scores", "seconds")} for r in ranked],
         "supernet_seed_kendall_tau": agreement,

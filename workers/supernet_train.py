@@ -61,6 +61,7 @@ class SupernetRun:
     plain_shortcut: float = 0.5  # fraction of the steps over which plain layers' shortcut anneals to 0
     balanced: bool = False  # random subnets drawn with every gene's choices equally often per step
     fair_extremes: bool = False  # the largest/smallest subnets draw every block's ConvOp path and skip
+    distill: bool = True  # in-place distillation: the other subnets learn the largest's predictions
     recal_images: int = 256
     val_limit: int | None = 2000
     test_limit: int | None = None
@@ -79,8 +80,8 @@ class SupernetRun:
 
     def digest(self) -> str:
         fields = asdict(self)
-        for late in ("balanced", "fair_extremes"):  # added later: left out at their defaults, so
-            if not fields[late]:  # earlier runs keep their digest
+        for late, default in (("balanced", False), ("fair_extremes", False), ("distill", True)):
+            if fields[late] == default:  # added later: left out at their defaults, so earlier runs keep their digest
                 del fields[late]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -111,6 +112,7 @@ def supernet_trainable(config: dict[str, Any]) -> None:
         plain_shortcut=run.plain_shortcut,
         balanced=run.balanced,
         fair_extremes=run.fair_extremes,
+        distill=run.distill,
         seed=run.seed,
     )
     seconds, resumed_from = 0.0, 0
@@ -166,6 +168,7 @@ def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
             "plain_shortcut": run.plain_shortcut,
             "balanced": run.balanced,
             "fair_extremes": run.fair_extremes,
+            "distill": run.distill,
         },
         "accuracy": {
             label: {split: round(float(metrics[f"{split}_acc_{label}"]), 4) for split in ("val", "test")}

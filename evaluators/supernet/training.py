@@ -190,7 +190,8 @@ class SandwichTrainer:
     ``fair_extremes``: the largest and smallest subnets of each step take every block's ConvOp and
     skip at random (those genes have no largest or smallest choice), so the extremes do not train
     one ConvOp's paths and one shortcut's more often than the others (docs/supernet.md, fifth
-    session of 2026-11-29)."""
+    session of 2026-11-29). ``distill=False`` trains every subnet on the labels instead of on the
+    largest's predictions."""
 
     def __init__(
         self,
@@ -202,6 +203,7 @@ class SandwichTrainer:
         plain_shortcut: float = 0.5,
         balanced: bool = False,
         fair_extremes: bool = False,
+        distill: bool = True,
         seed: int = 0,
     ) -> None:
         if random_subnets < 0:
@@ -210,7 +212,7 @@ class SandwichTrainer:
             raise ValueError(f"plain_shortcut must be in [0, 1], got {plain_shortcut}")
         self.net, self.data, self.schedule = net, data, schedule
         self.random_subnets, self.plain_shortcut, self.seed = random_subnets, plain_shortcut, seed
-        self.balanced, self.fair_extremes = balanced, fair_extremes
+        self.balanced, self.fair_extremes, self.distill = balanced, fair_extremes, distill
         if plain_shortcut > 0:
             net.zero_plain_paths()
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
@@ -244,7 +246,8 @@ class SandwichTrainer:
         )
         students = [smallest, *drawn]
         for arch in students:
-            soft_cross_entropy(self.net(x, arch), teacher).backward()
+            out = self.net(x, arch)
+            (soft_cross_entropy(out, teacher) if self.distill else F.cross_entropy(out, y)).backward()
         nn.utils.clip_grad_norm_(self.net.parameters(), self.schedule.grad_clip)
         self.optimizer.step()
         self.scheduler.step()

@@ -12,6 +12,7 @@ import torch
 
 from evaluators import EVALUATORS, Task
 from evaluators.datasets import DatasetNotFoundError, load_split
+from evaluators.supernet import training
 from evaluators.supernet.checkpoint import load_supernet, save_supernet
 from evaluators.supernet.network import MnasNetSupernet, largest_arch, smallest_arch
 from evaluators.supernet.training import SandwichTrainer, Schedule
@@ -220,3 +221,16 @@ def trained_paths(fair_extremes: bool) -> set[str]:
 def test_fair_extremes_train_every_convop_path_not_only_mbconv_and_dconv() -> None:
     assert trained_paths(fair_extremes=False) == {"mb-res", "mb-plain", "dconv-plain"}
     assert {"conv-plain", "conv-res", "dconv-res"} <= trained_paths(fair_extremes=True)
+
+
+def test_without_distillation_the_students_learn_the_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    targets: list[str] = []
+    soft, hard = training.soft_cross_entropy, training.F.cross_entropy
+    monkeypatch.setattr(training, "soft_cross_entropy", lambda *a: targets.append("teacher") or soft(*a))
+    monkeypatch.setattr(training.F, "cross_entropy", lambda *a: targets.append("labels") or hard(*a))
+    data = load_split("digits", "train", data_dirs=DIRS, limit=16)
+    for distill in (True, False):
+        net = MnasNetSupernet(**SHAPE, width=0.25)
+        SandwichTrainer(net, data, Schedule(epochs=1, batch_size=16), random_subnets=1, distill=distill).train_epoch()
+    # one step each: the largest on the labels, then the smallest and one random subnet
+    assert targets == ["labels", "teacher", "teacher", "labels", "labels", "labels"]

@@ -178,3 +178,12 @@ def test_a_job_scores_accuracy_with_the_supernet(sqlite_db: Database, tmp_path: 
     assert all(0.0 <= c.metrics["accuracy"] <= 1.0 and c.metrics["params"] > 0 for c in cands)
     assert {c.provenance["accuracy"]["artifact_id"] for c in cands} == {artifact_id}
     assert all(c.provenance["accuracy"]["val_images"] == 64 for c in cands)
+
+
+def test_options_added_later_keep_earlier_runs_digests_at_their_defaults() -> None:
+    """Artifacts are found by the run digest: a new option left at its default must not orphan them."""
+    assert SupernetRun(space="mnasnet", dataset="digits", epochs=1).digest() == "fb0658540ce1"  # before the options
+    kwargs = {"space": "mnasnet", "dataset": "fashion-mnist", "epochs": 4, "subset": 12000, "width": 0.5}
+    assert SupernetRun(**kwargs, balanced=True).digest() == "788326df0c08"
+    others = {SupernetRun(**kwargs, **option).digest() for option in ({}, {"fair_extremes": True}, {"distill": False})}
+    assert len(others) == 3
