@@ -1,0 +1,58 @@
+"""Which genes does the supernet over- or under-rate? Reads `supernet_ranking.py --out` summaries.
+
+For every summary it prints the Kendall tau of each gene count (layers with a shortcut, layers
+per ConvOp, 5x5 and squeeze-excite layers, depth, MACs, parameters) against the scratch truth
+and against the supernets' mean score: a gene whose two taus differ much is one the supernet
+weighs differently from training from scratch. With several files, the candidates are pooled.
+No training; reads the kept results (benchmarks/results/).
+
+    .venv/bin/python benchmarks/supernet_genes.py benchmarks/results/supernet_ranking-2026-11-29-{spread,random}.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from search_spaces import get_space
+
+
+def gene_counts(genome: list[str]) -> dict[str, float]:
+    """Counts over the block layers of one MnasNet genome (genes as `op_rN_kK_cC_seS_skip`)."""
+    space = get_space("mnasnet")
+    arch = space.from_genome(genome)
+    layers = [s for s in space.ops(arch, in_channels=1, input_size=28, num_classes=10) if s.name.startswith("b")]
+    counts: dict[str, float] = {
+        "layers": len(layers),
+        "with shortcut": sum(s.skip != "none" for s in layers),
+        "plain": sum(s.skip == "none" for s in layers),
+        "5x5": sum(s.kernel == 5 for s in layers),
+        "squeeze-excite": sum(bool(s.se) for s in layers),
+    }
+    for op in ("conv", "dconv", "mb3", "mb6"):
+        counts[op] = sum(int(g.split("_")[1][1:]) for g in genome if g.split("_")[0] == op)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("summaries", type=Path, nargs="+")
+    args = parser.parse_args()
+    rows = [c for path in args.summaries for c in json.loads(path.read_text())["candidates"]]
+    truth = np.array([c["scratch_acc"] for c in rows])
+    score = np.array([np.mean(c["supernet_acc"]) for c in rows])
+    features = [gene_counts(c["genome"]) | {"MACs": c["macs"], "params": c["params"]} for c in rows]
+    print(f"{len(rows)} candidates; supernet (mean score) vs truth: tau {kendalltau(score, truth).statistic:.2f}")
+    print(f"{'gene count':16} {'vs truth':>9} {'vs supernet':>12}")
+    for name in features[0]:
+        values = [f[name] for f in features]
+        t, s = kendalltau(values, truth).statistic, kendalltau(values, score).statistic
+        print(f"{name:16} {t:+9.2f} {s:+12.2f}")
+
+
+if __name__ == "__main__":
+    main()
