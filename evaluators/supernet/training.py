@@ -190,8 +190,8 @@ class SandwichTrainer:
     ``fair_extremes``: the largest and smallest subnets of each step take every block's ConvOp and
     skip at random (those genes have no largest or smallest choice), so the extremes do not train
     one ConvOp's paths and one shortcut's more often than the others; measured, it ranks far worse
-    (the teacher changes at every step; docs/supernet.md, fifth session of 2026-11-29). ``distill=False`` trains every subnet on the labels instead of on the
-    largest's predictions."""
+    (the teacher changes at every step; docs/supernet.md, fifth session of 2026-11-29).
+    ``distill=False`` trains every subnet on the labels instead of on the largest's predictions."""
 
     def __init__(
         self,
