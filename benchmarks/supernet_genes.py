@@ -20,12 +20,13 @@ from scipy.stats import kendalltau
 
 from search_spaces import get_space
 
+FASHION_MNIST = {"in_channels": 1, "input_size": 28, "num_classes": 10}
 
-def gene_counts(genome: list[str]) -> dict[str, float]:
+
+def gene_counts(genome: list[str], shape: dict[str, int] = FASHION_MNIST) -> dict[str, float]:
     """Counts over the block layers of one MnasNet genome (genes as `op_rN_kK_cC_seS_skip`)."""
     space = get_space("mnasnet")
-    arch = space.from_genome(genome)
-    layers = [s for s in space.ops(arch, in_channels=1, input_size=28, num_classes=10) if s.name.startswith("b")]
+    layers = [s for s in space.ops(space.from_genome(genome), **shape) if s.name.startswith("b")]
     counts: dict[str, float] = {
         "layers": len(layers),
         "with shortcut": sum(s.skip != "none" for s in layers),

@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
+from supernet_genes import gene_counts  # a sibling script: benchmarks/ is on the path
 
 from evaluators.base import Outcome, Task
 from evaluators.datasets import DatasetNotFoundError, dataset_info, load_split, recalibration_images
@@ -383,7 +384,7 @@ def main() -> None:
             f"{arch.arch_id:16} {cost.macs / 1e6:7.2f} {cost.params:8d} {scores} "
             f"{acc_t:8.3f} {rows[-1]['supernet_s']:7.2f} {rows[-1]['scratch_s']:9.1f}"
         )
-    zero_cost = baselines(rows, [space.ops(arch, **task.shape) for arch in archs], truth)
+    zero_cost = baselines(rows, truth, task.shape)
     agreement = wide = None
     if len(ranked) > 1:
         agreement = mean_pairwise_tau([r["scores"] for r in ranked])
@@ -441,14 +442,14 @@ def main() -> None:
         print(f"wrote {args.out}")
 
 
-def baselines(rows: list[dict], ops: list[list], truth: np.ndarray) -> dict[str, float]:
+def baselines(rows: list[dict], truth: np.ndarray, shape: dict[str, int]) -> dict[str, float]:
     """Kendall tau against the truth of costless rankings: more parameters, more MACs, more layers
     with a shortcut (the ground truth's strongest gene, docs/supernet.md). A proxy worth training
     should beat them."""
     counts = {
         "params": [r["params"] for r in rows],
         "macs": [r["macs"] for r in rows],
-        "residual_layers": [sum(spec.skip != "none" for spec in layer_specs) for layer_specs in ops],
+        "residual_layers": [gene_counts(r["genome"], shape)["with shortcut"] for r in rows],
     }
     return {name: round(float(kendalltau(v, truth).statistic), 3) for name, v in counts.items()}
 
