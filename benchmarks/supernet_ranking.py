@@ -55,7 +55,7 @@ from evaluators.datasets import DatasetNotFoundError, dataset_info, load_split, 
 from evaluators.scratch import TrainEvaluator
 from evaluators.supernet.evaluator import SupernetEvaluator
 from evaluators.supernet.network import scaled_ops
-from evaluators.supernet.training import subnet_accuracy
+from evaluators.supernet.training import EXTREMES, subnet_accuracy
 from search_spaces import Architecture, get_space
 from search_spaces.ops.spec import total_cost
 from store import artifacts as repo
@@ -64,7 +64,7 @@ from store.settings import Settings
 from workers.supernet_train import SupernetRun, train_supernet
 
 RESULTS = Path(__file__).parent / "results"  # measured outcomes kept in git (benchmarks/results/README.md)
-RECIPE = ("random_subnets", "plain_shortcut", "balanced", "fair_extremes", "distill")  # recorded with the results
+RECIPE = ("random_subnets", "plain_shortcut", "balanced", "extremes", "distill")  # recorded with the results
 
 
 def spread_archs(n: int, *, shape: dict[str, int], width: float, seed: int, pool: int = 2000) -> list[Architecture]:
@@ -237,9 +237,10 @@ def main() -> None:
         "--balanced", action="store_true", help="random subnets with each gene's choices equally often per step"
     )
     parser.add_argument(
-        "--fair-extremes",
-        action="store_true",
-        help="the largest and smallest subnets draw every block's ConvOp path and skip each step",
+        "--extremes",
+        choices=EXTREMES,
+        default="fixed",
+        help="the largest/smallest subnets' ConvOps: fixed (mb6 / dconv), drawn per block each step, cycled per step",
     )
     parser.add_argument(
         "--no-distill", action="store_true", help="train every subnet on the labels (no in-place distillation)"
@@ -320,7 +321,7 @@ def main() -> None:
         plain_shortcut=args.plain_shortcut,
         random_subnets=args.random_subnets,
         balanced=args.balanced,
-        fair_extremes=args.fair_extremes,
+        extremes=args.extremes,
         distill=not args.no_distill,
         recal_images=args.recal,
         val_limit=args.val,
@@ -405,9 +406,7 @@ def main() -> None:
         "truth_val_images": args.truth_val or "the whole validation split",
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
-        "recipe": {
-            k: getattr(run, k) for k in ("random_subnets", "plain_shortcut", "balanced", "fair_extremes", "distill")
-        },
+        "recipe": {k: getattr(run, k) for k in RECIPE},
         "zero_cost_kendall_tau": zero_cost,
         "supernets": [{k: v for k, v in r.items() if k not in ("scores", "extra_scores", "seconds")} for r in ranked],
         "supernet_seed_kendall_tau": agreement,

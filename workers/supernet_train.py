@@ -29,7 +29,7 @@ from ray import tune
 
 from evaluators.datasets import dataset_info, load_split, recalibration_images
 from evaluators.supernet.checkpoint import build_supernet, save_supernet, supernet_class
-from evaluators.supernet.training import SandwichTrainer, Schedule, subnet_accuracy
+from evaluators.supernet.training import EXTREMES, SandwichTrainer, Schedule, subnet_accuracy
 from search_spaces.errors import NasError
 from store import artifacts as repo
 from workers.ray_runtime import ensure_ray
@@ -60,7 +60,7 @@ class SupernetRun:
     random_subnets: int = 4  # besides the largest and smallest (docs/supernet.md: 4 ranks better than 2)
     plain_shortcut: float = 0.5  # fraction of the steps over which plain layers' shortcut anneals to 0
     balanced: bool = False  # random subnets drawn with every gene's choices equally often per step
-    fair_extremes: bool = False  # the largest/smallest subnets draw every block's ConvOp path and skip
+    extremes: str = "fixed"  # the largest/smallest subnets' ConvOps: fixed, drawn per block, cycled per step
     distill: bool = True  # in-place distillation: the other subnets learn the largest's predictions
     recal_images: int = 256
     val_limit: int | None = 2000
@@ -77,10 +77,12 @@ class SupernetRun:
             raise NasError(f"random_subnets must be >= 0, got {self.random_subnets}")
         if not 0.0 <= self.plain_shortcut <= 1.0:
             raise NasError(f"plain_shortcut must be in [0, 1], got {self.plain_shortcut}")
+        if self.extremes not in EXTREMES:
+            raise NasError(f"extremes must be one of {EXTREMES}, got {self.extremes!r}")
 
     def digest(self) -> str:
         fields = asdict(self)
-        for late, default in (("balanced", False), ("fair_extremes", False), ("distill", True)):
+        for late, default in (("balanced", False), ("extremes", "fixed"), ("distill", True)):
             if fields[late] == default:  # added later: left out at their defaults, so earlier runs keep their digest
                 del fields[late]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
@@ -111,7 +113,7 @@ def supernet_trainable(config: dict[str, Any]) -> None:
         random_subnets=run.random_subnets,
         plain_shortcut=run.plain_shortcut,
         balanced=run.balanced,
-        fair_extremes=run.fair_extremes,
+        extremes=run.extremes,
         distill=run.distill,
         seed=run.seed,
     )
@@ -167,7 +169,7 @@ def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
             "random_subnets": run.random_subnets,
             "plain_shortcut": run.plain_shortcut,
             "balanced": run.balanced,
-            "fair_extremes": run.fair_extremes,
+            "extremes": run.extremes,
             "distill": run.distill,
         },
         "accuracy": {

@@ -95,34 +95,49 @@ def zero_init_residuals(net: nn.Module) -> nn.Module:
     return net
 
 
-def largest_arch(space: MnasNetSpace | None = None, rng: np.random.Generator | None = None) -> Architecture:
+def largest_arch(
+    space: MnasNetSpace | None = None, rng: np.random.Generator | None = None, *, path: str | None = None
+) -> Architecture:
     """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals.
 
-    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`)."""
-    return _extreme(space, last=True, rng=rng)
+    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`);
+    with ``path`` (one of `CONVOP_PATHS`), every block takes that ConvOp path."""
+    return _extreme(space, last=True, rng=rng, path=path)
 
 
-def smallest_arch(space: MnasNetSpace | None = None, rng: np.random.Generator | None = None) -> Architecture:
+def smallest_arch(
+    space: MnasNetSpace | None = None, rng: np.random.Generator | None = None, *, path: str | None = None
+) -> Architecture:
     """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or skip.
 
-    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`)."""
-    return _extreme(space, last=False, rng=rng)
+    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`);
+    with ``path`` (one of `CONVOP_PATHS`), every block takes that ConvOp path."""
+    return _extreme(space, last=False, rng=rng, path=path)
 
 
 CATEGORICAL = ("op", "skip")  # genes without a largest or smallest choice
+CONVOP_PATHS = ("conv", "dconv", "mb")  # ConvOps with weights of their own (MBConv3 and 6 share one path)
+
+
+def _path_op(path: str, *, last: bool) -> str:
+    """The ConvOp an extreme subnet takes on ``path``: MBConv at 6 for the largest, 3 for the smallest."""
+    if path not in CONVOP_PATHS:
+        raise ValueError(f"unknown ConvOp path {path!r}; expected one of {CONVOP_PATHS}")
+    return ("mb6" if last else "mb3") if path == "mb" else path
 
 
 def _draw_categorical(field: str, choices: tuple[Any, ...], rng: np.random.Generator, *, last: bool) -> Any:
-    """A uniform draw of ``field`` for an extreme subnet; ConvOps are drawn by choice path (conv,
-    dconv, MBConv), the MBConv at the extreme's expansion (6 for the largest, 3 for the smallest)."""
+    """A uniform draw of ``field`` for an extreme subnet; ConvOps are drawn by choice path (`_path_op`)."""
     if field == "op":
-        choices = tuple(c for c in choices if c != ("mb3" if last else "mb6"))
+        return _path_op(CONVOP_PATHS[int(rng.integers(len(CONVOP_PATHS)))], last=last)
     return choices[int(rng.integers(len(choices)))]
 
 
-def _extreme(space: MnasNetSpace | None, *, last: bool, rng: np.random.Generator | None = None) -> Architecture:
+def _extreme(
+    space: MnasNetSpace | None, *, last: bool, rng: np.random.Generator | None = None, path: str | None = None
+) -> Architecture:
     space = space or get_space("mnasnet")  # type: ignore[assignment]
-    fixed = {"op": "mb6" if last else "dconv", "skip": "idskip" if last else "noskip"}
+    fixed = {"op": _path_op(path or ("mb" if last else "dconv"), last=last), "skip": "idskip" if last else "noskip"}
     params = {}
     for name, dist in space.distributions().items():
         field = name.split("_", 1)[1]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from evaluators.supernet.network import MnasNetSupernet, largest_arch, smallest_arch
+from evaluators.supernet.network import CONVOP_PATHS, MnasNetSupernet, largest_arch, smallest_arch
 
 if TYPE_CHECKING:
     from evaluators.datasets import Arrays
@@ -178,6 +178,9 @@ def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: i
     return losses[-1]
 
 
+EXTREMES = ("fixed", "drawn", "cycled")  # which ConvOps the sandwich's extremes take (`SandwichTrainer`)
+
+
 class SandwichTrainer:
     """Trains a supernet epoch by epoch with the sandwich rule and in-place distillation.
 
@@ -187,10 +190,12 @@ class SandwichTrainer:
     paths of different ConvOps feed their neighbours unrelated features and random subnets stay at
     chance (docs/supernet.md, 2026-11-29).
 
-    ``fair_extremes``: the largest and smallest subnets of each step take every block's ConvOp and
-    skip at random (those genes have no largest or smallest choice), so the extremes do not train
-    one ConvOp's paths and one shortcut's more often than the others; measured, it ranks far worse
-    (the teacher changes at every step; docs/supernet.md, fifth session of 2026-11-29).
+    ``extremes`` says which ConvOps the largest and smallest subnets take (those genes have no
+    largest or smallest choice): ``"fixed"`` MBConv6 with residuals and `dconv` without (the
+    default), ``"drawn"`` every block's ConvOp path and skip at random each step (measured: ranks
+    far worse, the teacher changes at every step; docs/supernet.md, fifth session of 2026-11-29),
+    ``"cycled"`` one ConvOp path (`CONVOP_PATHS`) in every block, the next path each step, so
+    every path gets a whole-network sandwich of its own a third of the time.
     ``distill=False`` trains every subnet on the labels instead of on the largest's predictions."""
 
     def __init__(
@@ -202,7 +207,7 @@ class SandwichTrainer:
         random_subnets: int = 4,
         plain_shortcut: float = 0.5,
         balanced: bool = False,
-        fair_extremes: bool = False,
+        extremes: str = "fixed",
         distill: bool = True,
         seed: int = 0,
     ) -> None:
@@ -210,12 +215,15 @@ class SandwichTrainer:
             raise ValueError(f"random_subnets must be >= 0, got {random_subnets}")
         if not 0.0 <= plain_shortcut <= 1.0:
             raise ValueError(f"plain_shortcut must be in [0, 1], got {plain_shortcut}")
+        if extremes not in EXTREMES:
+            raise ValueError(f"extremes must be one of {EXTREMES}, got {extremes!r}")
         self.net, self.data, self.schedule = net, data, schedule
         self.random_subnets, self.plain_shortcut, self.seed = random_subnets, plain_shortcut, seed
-        self.balanced, self.fair_extremes, self.distill = balanced, fair_extremes, distill
+        self.balanced, self.extremes, self.distill = balanced, extremes, distill
         if plain_shortcut > 0:
             net.zero_plain_paths()
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
+        self.per_path = [(largest_arch(net.space, path=p), smallest_arch(net.space, path=p)) for p in CONVOP_PATHS]
         self.optimizer = make_optimizer(net, schedule)
         self.steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
         self.total_steps = schedule.epochs * self.steps_per_epoch
@@ -233,8 +241,10 @@ class SandwichTrainer:
         self.net.plain_shortcut = max(0.0, 1.0 - self.scheduler.last_epoch / annealed) if annealed else 0.0
         space = self.net.space
         largest, smallest = self.largest, self.smallest
-        if self.fair_extremes:
+        if self.extremes == "drawn":
             largest, smallest = largest_arch(space, rng), smallest_arch(space, rng)
+        elif self.extremes == "cycled":
+            largest, smallest = self.per_path[self.scheduler.last_epoch % len(self.per_path)]
         logits = self.net(x, largest)
         loss = F.cross_entropy(logits, y)
         loss.backward()

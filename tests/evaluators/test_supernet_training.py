@@ -189,7 +189,7 @@ def test_recalibration_changes_only_statistics() -> None:
     assert int(bn.num_batches_tracked) == 3 and not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
 
 
-def test_fair_extremes_draw_convop_paths_and_skips_but_keep_the_elastic_extremes() -> None:
+def test_drawn_extremes_draw_convop_paths_and_skips_but_keep_the_elastic_extremes() -> None:
     space, rng = get_space("mnasnet"), np.random.default_rng(0)
     fixed = {"largest": largest_arch(space), "smallest": smallest_arch(space)}
     ops: dict[str, set[str]] = {"largest": set(), "smallest": set()}
@@ -205,22 +205,40 @@ def test_fair_extremes_draw_convop_paths_and_skips_but_keep_the_elastic_extremes
     assert skips == {"noskip", "idskip", "poolskip"}
 
 
-def trained_paths(fair_extremes: bool) -> set[str]:
-    """The choice paths whose weights one sandwich step of the extremes alone changed."""
+def trained_paths(extremes: str, steps: int = 1) -> set[str]:
+    """The choice paths whose weights ``steps`` sandwich steps of the extremes alone changed."""
     torch.manual_seed(0)
-    data = load_split("digits", "train", data_dirs=DIRS, limit=16)
+    data = load_split("digits", "train", data_dirs=DIRS, limit=16 * steps)
     net = MnasNetSupernet(**SHAPE, width=0.25)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    schedule = Schedule(epochs=1, batch_size=16, lr=0.1)
-    SandwichTrainer(net, data, schedule, random_subnets=0, fair_extremes=fair_extremes).train_epoch()
+    trainer = SandwichTrainer(net, data, Schedule(epochs=1, batch_size=16, lr=0.1), random_subnets=0, extremes=extremes)
+    before = {k: v.clone() for k, v in net.state_dict().items()}  # after the trainer zeroed plain paths' last BN
+    trainer.train_epoch()
     after = net.state_dict()
     changed = {k.split(".")[2] for k in after if k.startswith("positions.") and not torch.equal(before[k], after[k])}
     return changed - {"fixed"}  # stem and head
 
 
-def test_fair_extremes_train_every_convop_path_not_only_mbconv_and_dconv() -> None:
-    assert trained_paths(fair_extremes=False) == {"mb-res", "mb-plain", "dconv-plain"}
-    assert {"conv-plain", "conv-res", "dconv-res"} <= trained_paths(fair_extremes=True)
+def test_drawn_extremes_train_every_convop_path_not_only_mbconv_and_dconv() -> None:
+    assert trained_paths("fixed") == {"mb-res", "mb-plain", "dconv-plain"}
+    assert {"conv-plain", "conv-res", "dconv-res"} <= trained_paths("drawn")
+
+
+def test_cycled_extremes_give_each_convop_path_a_sandwich_in_turn() -> None:
+    assert trained_paths("cycled") == {"conv-res", "conv-plain"}  # the first step: conv everywhere
+    assert trained_paths("cycled", steps=3) == {f"{p}-{s}" for p in ("conv", "dconv", "mb") for s in ("res", "plain")}
+    space = get_space("mnasnet")
+    assert {g.split("_")[0] for g in largest_arch(space, path="mb").genome} == {"mb6"}
+    assert {g.split("_")[0] for g in smallest_arch(space, path="mb").genome if "_r0_" not in g} == {"mb3"}
+    assert largest_arch(space, path="mb") == largest_arch(space)
+    with pytest.raises(ValueError, match="unknown ConvOp path"):
+        largest_arch(space, path="mb6")
+    with pytest.raises(ValueError, match="extremes must be one of"):
+        SandwichTrainer(
+            MnasNetSupernet(**SHAPE, width=0.25),
+            load_split("digits", "train", data_dirs=DIRS, limit=16),
+            Schedule(epochs=1, batch_size=16),
+            extremes="fair",
+        )
 
 
 def test_without_distillation_the_students_learn_the_labels(monkeypatch: pytest.MonkeyPatch) -> None:

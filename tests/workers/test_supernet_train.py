@@ -185,5 +185,8 @@ def test_options_added_later_keep_earlier_runs_digests_at_their_defaults() -> No
     assert SupernetRun(space="mnasnet", dataset="digits", epochs=1).digest() == "fb0658540ce1"  # before the options
     kwargs = {"space": "mnasnet", "dataset": "fashion-mnist", "epochs": 4, "subset": 12000, "width": 0.5}
     assert SupernetRun(**kwargs, balanced=True).digest() == "788326df0c08"
-    others = {SupernetRun(**kwargs, **option).digest() for option in ({}, {"fair_extremes": True}, {"distill": False})}
-    assert len(others) == 3
+    options = ({}, {"extremes": "drawn"}, {"extremes": "cycled"}, {"distill": False})
+    assert len({SupernetRun(**kwargs, **option).digest() for option in options}) == 4
+    assert SupernetRun(**kwargs, extremes="fixed").digest() == SupernetRun(**kwargs).digest()
+    with pytest.raises(NasError, match="extremes must be one of"):
+        SupernetRun(**kwargs, extremes="fair")
