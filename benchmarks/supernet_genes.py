@@ -3,8 +3,10 @@
 For every summary it prints the Kendall tau of each gene count (layers with a shortcut, layers
 per ConvOp, 5x5 and squeeze-excite layers, depth, MACs, parameters) against the scratch truth
 and against the supernets' mean score: a gene whose two taus differ much is one the supernet
-weighs differently from training from scratch. With several files, the candidates are pooled.
-No training; reads the kept results (benchmarks/results/).
+weighs differently from training from scratch. A second table does the same beyond the count of
+layers with a shortcut (what both rankings follow most): truth and score minus their least-squares
+fit on that count. With several files, the candidates are pooled. No training; reads the kept
+results (benchmarks/results/).
 
     .venv/bin/python benchmarks/supernet_genes.py benchmarks/results/supernet_ranking-2026-11-29-{spread,random}.json
 """
@@ -48,6 +50,20 @@ def main() -> None:
     score = np.array([np.mean(c["supernet_acc"]) for c in rows])
     features = [gene_counts(c["genome"]) | {"MACs": c["macs"], "params": c["params"]} for c in rows]
     print(f"{len(rows)} candidates; supernet (mean score) vs truth: tau {kendalltau(score, truth).statistic:.2f}")
+    table(features, truth, score)
+    shortcuts = np.array([f["with shortcut"] for f in features], dtype=float)
+    truth, score = beyond(truth, shortcuts), beyond(score, shortcuts)
+    print(f"\nbeyond the layers with a shortcut: supernet vs truth tau {kendalltau(score, truth).statistic:.2f}")
+    table(features, truth, score)
+
+
+def beyond(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``y`` minus its least-squares line on ``x``: what ``x`` does not explain."""
+    slope, intercept = np.polyfit(x, y, 1)
+    return y - (slope * x + intercept)
+
+
+def table(features: list[dict[str, float]], truth: np.ndarray, score: np.ndarray) -> None:
     print(f"{'gene count':16} {'vs truth':>9} {'vs supernet':>12}")
     for name in features[0]:
         values = [f[name] for f in features]
