@@ -98,20 +98,16 @@ def zero_init_residuals(net: nn.Module) -> nn.Module:
 def largest_arch(
     space: MnasNetSpace | None = None, rng: np.random.Generator | None = None, *, path: str | None = None
 ) -> Architecture:
-    """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals.
-
-    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`);
-    with ``path`` (one of `CONVOP_PATHS`), every block takes that ConvOp path."""
+    """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals
+    (``rng`` and ``path``: `_extreme`)."""
     return _extreme(space, last=True, rng=rng, path=path)
 
 
 def smallest_arch(
     space: MnasNetSpace | None = None, rng: np.random.Generator | None = None, *, path: str | None = None
 ) -> Architecture:
-    """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or skip.
-
-    With ``rng``, every block's ConvOp path and skip are drawn uniformly instead (`CATEGORICAL`);
-    with ``path`` (one of `CONVOP_PATHS`), every block takes that ConvOp path."""
+    """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or
+    skip (``rng`` and ``path``: `_extreme`)."""
     return _extreme(space, last=False, rng=rng, path=path)
 
 
@@ -136,6 +132,9 @@ def _draw_categorical(field: str, choices: tuple[Any, ...], rng: np.random.Gener
 def _extreme(
     space: MnasNetSpace | None, *, last: bool, rng: np.random.Generator | None = None, path: str | None = None
 ) -> Architecture:
+    """The largest (``last``) or smallest subnet. With ``rng``, every block's ConvOp path and skip
+    are drawn uniformly instead (`CATEGORICAL`); with ``path`` (one of `CONVOP_PATHS`), every block
+    takes that ConvOp path."""
     space = space or get_space("mnasnet")  # type: ignore[assignment]
     fixed = {"op": _path_op(path or ("mb" if last else "dconv"), last=last), "skip": "idskip" if last else "noskip"}
     params = {}
