@@ -31,7 +31,9 @@ draw from a wide spread (0.09-0.60 measured, docs/supernet.md); with several, ev
 scores ``--agreement-archs`` random candidates, so how alike they rank is measured over 60, not 12.
 ``--pick random`` ranks plain seeded samples of the space instead of the MAC-quantile spread.
 Scratch outcomes measured before are kept in git (``benchmarks/results/``) and copied into a fresh
-``--home``.
+``--home``; their seconds come from the machine that measured them, so ``--time-scratch N`` also
+trains N candidates (evenly spaced over the list) from scratch in the same run and prints the
+speed-up measured on this machine.
 """
 
 from __future__ import annotations
@@ -118,6 +120,43 @@ def read_kept(cache: Path) -> dict:
     return json.loads(cache.read_text()) if cache.exists() else {}
 
 
+def scratch_evaluator(args: argparse.Namespace, task: Task, data_dirs: list, seed: int) -> TrainEvaluator:
+    """The ground truth's schedule: train from scratch, score on the validation split."""
+    return TrainEvaluator(
+        task=task,
+        data_dirs=data_dirs,
+        epochs=args.scratch_epochs,
+        train_limit=args.subset,
+        val_limit=args.truth_val,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        width=args.width,
+        seed=seed,
+        recal_images=args.recal,
+    )
+
+
+def time_here(
+    rows: list[dict], archs: list[Architecture], args: argparse.Namespace, task: Task, data_dirs: list
+) -> dict:
+    """Train ``--time-scratch`` candidates (evenly spaced over the list) from scratch in this run, so
+    the speed-up compares times of one machine even when the kept ground truth came from another."""
+    picks = sorted({int(i) for i in np.linspace(0, len(archs) - 1, args.time_scratch).round()})
+    outcomes = scratch_evaluator(args, task, data_dirs, args.seed).evaluate([archs[i] for i in picks])
+    scratch_s = float(np.mean([o.seconds for o in outcomes]))
+    scored_s = float(np.mean([rows[i]["supernet_s"] for i in picks]))
+    print(
+        f"timed here, same run: {len(picks)} candidates ({', '.join(archs[i].arch_id for i in picks)}) from scratch "
+        f"{scratch_s:.1f} s each, scored {scored_s:.2f} s each: speed-up {scratch_s / scored_s:.0f}x"
+    )
+    return {
+        "archs": [archs[i].arch_id for i in picks],
+        "scratch_seconds_per_candidate": round(scratch_s, 2),
+        "supernet_seconds_per_candidate": round(scored_s, 3),
+        "speedup": round(scratch_s / scored_s, 1),
+    }
+
+
 def scratch_train(
     archs: list[Architecture], args: argparse.Namespace, task: Task, data_dirs: list, cache: Path
 ) -> list[list]:
@@ -125,18 +164,7 @@ def scratch_train(
     are kept in ``cache`` (by seed and arch id), so a rerun with another supernet trains none again."""
     runs = []
     for seed in range(args.seed + args.skip_seeds, args.seed + args.scratch_seeds):
-        scratch = TrainEvaluator(
-            task=task,
-            data_dirs=data_dirs,
-            epochs=args.scratch_epochs,
-            train_limit=args.subset,
-            val_limit=args.truth_val,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            width=args.width,
-            seed=seed,
-            recal_images=args.recal,
-        )
+        scratch = scratch_evaluator(args, task, data_dirs, seed)
         outcomes = []
         for i, arch in enumerate(archs):
             key = f"{seed}/{arch.arch_id}"
@@ -292,6 +320,13 @@ def main() -> None:
         help="extra random candidates every supernet scores (no ground truth) to measure how alike supernets rank",
     )
     parser.add_argument(
+        "--time-scratch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also train N candidates from scratch in this run and print the speed-up measured on this machine",
+    )
+    parser.add_argument(
         "--fresh-scratch",
         action="store_true",
         help="train the ground truth here instead of starting from the outcomes kept in benchmarks/results",
@@ -436,6 +471,8 @@ def main() -> None:
         f"supernet {per_sup:.2f} s per candidate, scratch {per_scr:.1f} s per candidate (mean over seeds): "
         f"speed-up {per_scr / per_sup:.0f}x (load average at the end {os.getloadavg()[0]:.1f})"
     )
+    if args.time_scratch:
+        summary["speedup_same_run"] = time_here(rows, archs, args, task, data_dirs)
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
         print(f"wrote {args.out}")
