@@ -528,6 +528,7 @@ def rank_with_supernet(
         val_limit=args.val,
     )
     load_s = time.perf_counter() - start
+    supernet.evaluate(random_archs(1, seed=args.seed + 4))  # warm-up (first-call set-up), not timed per candidate
     scored = supernet.evaluate(archs)
     failed = [o.error for o in scored if not o.ok]
     if failed:
