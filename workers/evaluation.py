@@ -105,7 +105,7 @@ def _supernet(
 ) -> dict[str, Any]:
     """The checkpoint named in ``options["checkpoint"]`` (artifact id or name), else the newest
     supernet artifact trained for (space, dataset)."""
-    _check_options("supernet", options, {"checkpoint", "recal_images", "val_limit", "batch_size"})
+    _check_options("supernet", options, {"checkpoint", "recal_images", "val_limit", "batch_size", "readout"})
     rest = {k: v for k, v in options.items() if k != "checkpoint"}
     with db.session() as s:
         if "checkpoint" in options:

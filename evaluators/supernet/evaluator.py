@@ -1,9 +1,11 @@
 """The ``supernet`` evaluator: accuracy of a candidate with weights inherited from a trained supernet.
 
 Per candidate: extract the subnet, re-estimate its BatchNorm statistics on a fixed, seeded
-sample of training images (a few hundred), fold BatchNorm into the convolutions, then measure
-top-1 accuracy on the validation split in batches of 64. The checkpoint and the data are loaded
-once; results are cached by architecture id.
+sample of training images (a few hundred), fold BatchNorm into the convolutions, then run the
+validation split in batches of 64 and score it by ``readout`` (`readout.py`): by default the
+cross-validated accuracy of a linear readout fitted on the subnet's own head features, or
+(``readout="inherited"``) the accuracy of the inherited classifier. The checkpoint and the data
+are loaded once; results are cached by architecture id.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import torch
 from evaluators.base import Evaluator, Task
 from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
-from evaluators.supernet.training import SCORE_BATCH, subnet_accuracy
+from evaluators.supernet.readout import READOUTS, readout_accuracy
+from evaluators.supernet.training import SCORE_BATCH, fold_batchnorm, inherited
 from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
@@ -25,7 +28,8 @@ if TYPE_CHECKING:
 
 
 class SupernetEvaluator(Evaluator):
-    """``accuracy`` on the validation split with inherited weights after BatchNorm recalibration."""
+    """``accuracy`` on the validation split with inherited weights after BatchNorm recalibration,
+    read out by ``readout``."""
 
     name: ClassVar[str] = "supernet"
 
@@ -40,6 +44,7 @@ class SupernetEvaluator(Evaluator):
         val_limit: int | None = None,
         batch_size: int = SCORE_BATCH,
         threads: int | None = None,
+        readout: str = "ridge",
     ) -> None:
         if task.dataset is None:
             raise NasError("supernet evaluator: the task names no dataset to score on")
@@ -47,9 +52,11 @@ class SupernetEvaluator(Evaluator):
             raise NasError(
                 f"supernet evaluator: recal_images and batch_size must be >= 1, got {recal_images}, {batch_size}"
             )
+        if readout not in READOUTS:
+            raise NasError(f"supernet evaluator: readout must be one of {', '.join(READOUTS)}, got {readout!r}")
         if threads:
             torch.set_num_threads(threads)
-        self.task, self.artifact_id, self.batch_size = task, artifact_id, batch_size
+        self.task, self.artifact_id, self.batch_size, self.readout = task, artifact_id, batch_size, readout
         self.checkpoint = Path(checkpoint)
         self.net, self.info = load_supernet(self.checkpoint)
         if self.net.space.name != task.space or self.net.shape != task.shape:
@@ -75,7 +82,8 @@ class SupernetEvaluator(Evaluator):
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         if arch.arch_id not in self.cache:
-            acc = subnet_accuracy(self.net, arch, recal=self.recal, data=self.val, batch_size=self.batch_size)
+            model = fold_batchnorm(inherited(self.net, arch, recal=self.recal))
+            acc = readout_accuracy(model, self.val, readout=self.readout, batch_size=self.batch_size)
             self.cache[arch.arch_id] = {"accuracy": acc}
             self.computed += 1
         return dict(self.cache[arch.arch_id])
@@ -88,4 +96,5 @@ class SupernetEvaluator(Evaluator):
             "width": self.net.width,
             "recal_images": len(self.recal),
             "val_images": len(self.val),
+            "readout": self.readout,
         }
