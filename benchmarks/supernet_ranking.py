@@ -57,7 +57,8 @@ from evaluators.datasets import DatasetNotFoundError, dataset_info, load_split, 
 from evaluators.scratch import TrainEvaluator
 from evaluators.supernet.evaluator import SupernetEvaluator
 from evaluators.supernet.network import scaled_ops
-from evaluators.supernet.training import EXTREMES, subnet_accuracy
+from evaluators.supernet.readout import READOUTS, readout_accuracy
+from evaluators.supernet.training import EXTREMES, fold_batchnorm, inherited
 from search_spaces import Architecture, get_space
 from search_spaces.ops.spec import total_cost
 from store import artifacts as repo
@@ -204,6 +205,21 @@ def ground_truth_repeatability(trained: list[list]) -> float | None:
     return round(float(np.mean(taus)), 3)
 
 
+def readout_scores(
+    supernet: SupernetEvaluator, archs: list[Architecture], *, readout: str, recal: np.ndarray
+) -> list[float]:
+    """The supernet's scores of ``archs`` by ``readout`` after recalibration on ``recal`` (uncached)."""
+    return [
+        readout_accuracy(
+            fold_batchnorm(inherited(supernet.net, a, recal=recal)),
+            supernet.val,
+            readout=readout,
+            batch_size=supernet.batch_size,
+        )
+        for a in archs
+    ]
+
+
 def recal_draws(
     supernet: SupernetEvaluator, archs: list[Architecture], truth: np.ndarray, draws: int, data_dirs: list
 ) -> list[float]:
@@ -213,7 +229,7 @@ def recal_draws(
     taus = []
     for seed in range(1, draws + 1):
         recal = recalibration_images(train, len(supernet.recal), seed=seed)
-        scores = [subnet_accuracy(supernet.net, a, recal=recal, data=supernet.val) for a in archs]
+        scores = readout_scores(supernet, archs, readout=supernet.readout, recal=recal)
         taus.append(round(float(kendalltau(scores, truth).statistic), 3))
     if taus:
         print(f"Kendall tau with {draws} other recalibration samples: {taus} (mean {np.mean(taus):.3f})")
@@ -289,6 +305,13 @@ def main() -> None:
         help="validation images the scratch-trained candidates are scored on (default: the whole split)",
     )
     parser.add_argument("--recal", type=int, default=128, help="BN recalibration images per candidate")
+    parser.add_argument(
+        "--readout",
+        choices=READOUTS,
+        default="ridge",
+        help="how the supernet scores a subnet: a cross-validated linear readout of its head features, or the "
+        "inherited classifier's accuracy (the other one is scored too, for comparison)",
+    )
     parser.add_argument(
         "--score-recal",
         type=int,
@@ -428,6 +451,8 @@ def main() -> None:
     per_sup = float(np.mean([r["supernet_s"] for r in rows]))
     per_scr = float(np.mean([r["scratch_s"] for r in rows]))
     tau = float(np.mean([r["kendall_tau"] for r in ranked]))
+    other = next(r for r in READOUTS if r != args.readout)
+    other_tau = float(np.mean([r[f"kendall_tau_{other}_readout"] for r in ranked]))
     summary = {
         "dataset": dataset,
         "pick": args.pick,
@@ -441,6 +466,7 @@ def main() -> None:
         "truth_val_images": args.truth_val or "the whole validation split",
         "recal_images": args.recal,
         "score_recal_images": args.score_recal or args.recal,
+        "readout": args.readout,
         "recipe": {k: getattr(run, k) for k in RECIPE},
         "zero_cost_kendall_tau": zero_cost,
         "supernets": [{k: v for k, v in r.items() if k not in ("scores", "extra_scores", "seconds")} for r in ranked],
@@ -448,6 +474,7 @@ def main() -> None:
         "supernet_seed_kendall_tau_wide": wide,
         "agreement_archs": len(archs) + len(extra),
         "kendall_tau": round(tau, 3),
+        f"kendall_tau_{other}_readout": round(other_tau, 3),
         "supernet_seconds_per_candidate": round(per_sup, 3),
         "scratch_seconds_per_candidate": round(per_scr, 2),
         "speedup": round(per_scr / per_sup, 1),
@@ -467,7 +494,8 @@ def main() -> None:
         )
     print(f"for comparison, Kendall tau of counting what a candidate has (no training): {zero_cost}")
     print(
-        f"Kendall tau {tau:.3f} over {len(rows)} architectures (mean over {len(ranked)} supernet(s))\n"
+        f"Kendall tau {tau:.3f} over {len(rows)} architectures (mean over {len(ranked)} supernet(s); "
+        f"{args.readout} readout; {other} readout: {other_tau:.3f})\n"
         f"supernet {per_sup:.2f} s per candidate, scratch {per_scr:.1f} s per candidate (mean over seeds): "
         f"speed-up {per_scr / per_sup:.0f}x (load average at the end {os.getloadavg()[0]:.1f})"
     )
@@ -526,6 +554,7 @@ def rank_with_supernet(
         artifact_id=artifact.id,
         recal_images=args.score_recal or args.recal,
         val_limit=args.val,
+        readout=args.readout,
     )
     load_s = time.perf_counter() - start
     supernet.evaluate(random_archs(1, seed=args.seed + 4))  # warm-up (first-call set-up), not timed per candidate
@@ -535,6 +564,10 @@ def rank_with_supernet(
         raise SystemExit(f"evaluations failed: {failed}")
     scores = [o.metrics["accuracy"] for o in scored]
     extra_scores = [o.metrics["accuracy"] for o in supernet.evaluate(extra)]
+    other = next(r for r in READOUTS if r != supernet.readout)
+    other_scores = readout_scores(supernet, archs, readout=other, recal=supernet.recal)
+    other_tau = round(float(kendalltau(other_scores, truth).statistic), 3)
+    print(f"supernet seed {run.seed}: with the {other} readout instead, Kendall tau {other_tau:.3f}")
     return {
         "seed": run.seed,
         "artifact": artifact.id,
@@ -544,6 +577,8 @@ def rank_with_supernet(
         "kendall_tau": round(float(kendalltau(scores, truth).statistic), 3),
         "spearman_rho": round(float(spearmanr(scores, truth).statistic), 3),
         "kendall_tau_other_recal_draws": recal_draws(supernet, archs, truth, args.recal_draws, data_dirs),
+        f"kendall_tau_{other}_readout": other_tau,
+        f"{other}_readout_scores": other_scores,
         "scores": scores,
         "extra_scores": extra_scores,
         "seconds": [o.seconds for o in scored],

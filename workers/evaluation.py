@@ -105,7 +105,11 @@ def _supernet(
 ) -> dict[str, Any]:
     """The checkpoint named in ``options["checkpoint"]`` (artifact id or name), else the newest
     supernet artifact trained for (space, dataset)."""
+    from evaluators.supernet.readout import READOUTS
+
     _check_options("supernet", options, {"checkpoint", "recal_images", "val_limit", "batch_size", "readout"})
+    if options.get("readout", READOUTS[0]) not in READOUTS:
+        raise NasError(f"evaluators.supernet.readout must be one of {', '.join(READOUTS)}, got {options['readout']!r}")
     rest = {k: v for k, v in options.items() if k != "checkpoint"}
     with db.session() as s:
         if "checkpoint" in options:

@@ -136,6 +136,7 @@ def test_supernet_evaluator_scores_batches_and_caches_by_arch_id(tmp_path: Path)
         "width": 0.25,
         "recal_images": 64,
         "val_images": 96,
+        "readout": "ridge",
     }
     # the score is the extracted subnet's accuracy after recalibration, the same every time
     fresh = EVALUATORS.get("supernet")(task=TASK, checkpoint=path, data_dirs=DIRS, recal_images=64, val_limit=96)

@@ -147,6 +147,9 @@ def test_the_supernet_resolver_finds_the_checkpoint_or_says_how_to_train_one(
     assert named["artifact_id"] == older and named["recal_images"] == 32 and named["checkpoint"].endswith("supernet.pt")
     with pytest.raises(NasError, match="unknown options"):
         resolve(job, task_of(job), {"chekpoint": "older"}, sqlite_db, settings, None)
+    assert resolve(job, task_of(job), {"readout": "inherited"}, sqlite_db, settings, None)["readout"] == "inherited"
+    with pytest.raises(NasError, match="readout must be one of ridge, inherited, got 'logistic'"):
+        resolve(job, task_of(job), {"readout": "logistic"}, sqlite_db, settings, None)
     with pytest.raises(NasError, match="no supernet artifact with id or name 'missing'"):
         resolve(job, task_of(job), {"checkpoint": "missing"}, sqlite_db, settings, None)
 
