@@ -47,4 +47,15 @@ def supernet_weights(
         "width": scorer.net.width,
         "bn_recalibrated_on": len(scorer.recal),
         "note": "inherited from the trained supernet, BatchNorm statistics re-estimated as when scored",
+        "readout": _readout_note(str(produced.get("readout", "inherited"))),
     }
+
+
+def _readout_note(readout: str) -> str:
+    """How the stored accuracy relates to these weights."""
+    if readout == "inherited":
+        return "inherited: the stored accuracy is these weights' validation accuracy"
+    return (
+        f"{readout}: the stored accuracy is a ranking score, the cross-validated validation accuracy of a linear "
+        "readout fitted on these weights' head features; the classifier here is the supernet's shared one"
+    )

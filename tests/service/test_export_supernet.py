@@ -1,5 +1,5 @@
-"""A candidate scored by the supernet is downloaded with the weights it was scored with: the
-exported program reproduces its stored accuracy exactly."""
+"""A candidate scored by the supernet is downloaded with the weights it was scored with: with the
+inherited readout the exported program reproduces its stored accuracy exactly."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_supernet_candidates_export_inherited_weights(sqlite_db: Database, tmp_p
         strategy={"name": "random"},
         budget={"candidates": 2},
         batch_size=2,
-        evaluators={"supernet": {"recal_images": 32, "val_limit": 64}},
+        evaluators={"supernet": {"recal_images": 32, "val_limit": 64, "readout": "inherited"}},
     )
     with TestClient(create_app(settings)) as api:
         job = wait(api, api.post("/api/jobs", json=body, headers=KEY).json()["id"], timeout=180)
@@ -41,6 +41,7 @@ def test_supernet_candidates_export_inherited_weights(sqlite_db: Database, tmp_p
     weights = manifest["weights"]
     assert weights["source"] == "supernet" and weights["artifact_id"] == artifact_id
     assert weights["bn_recalibrated_on"] == 32 and weights["width"] == 0.25
+    assert weights["readout"].startswith("inherited: the stored accuracy is these weights'")
     assert "width-0.25 subnet" in manifest["load"]["weights"]  # not loadable into space.build(arch)
     program = torch.export.load(str(tmp_path / "model.pt2")).module()
     val = load_split("digits", "val", data_dirs=settings.data_dirs, limit=64)
