@@ -3,10 +3,11 @@
 Trains a supernet on Fashion-MNIST (digits when Fashion-MNIST is not installed) through the Ray
 Tune trainable, takes ``--archs`` architectures spread over the space (seeded samples at evenly
 spaced MAC quantiles), scores each with the ``supernet`` evaluator (inherited weights, BN
-recalibration; ``--val`` validation images) and trains each from scratch with the ``train``
-evaluator (scored on the whole validation split: the ground truth should be as exact as it can).
-Prints the Kendall tau (and Spearman rho) between the two rankings, the
-supernet's scoring time per candidate, the scratch time per candidate and their ratio.
+recalibration; ``--val`` validation images; ``--readout``: by default a cross-validated linear
+readout of each subnet's head features, and the inherited classifier's accuracy beside it) and
+trains each from scratch with the ``train`` evaluator (scored on the whole validation split: the
+ground truth should be as exact as it can). Prints the Kendall tau (and Spearman rho) between the
+two rankings, the supernet's scoring time per candidate, the scratch time per candidate and their ratio.
 
 CPU budget (defaults, documented in docs/supernet.md): width 0.5, the first 12,000 training
 images for the supernet and for scratch training, supernet 4 epochs (752 steps of the largest,
