@@ -58,8 +58,8 @@ from evaluators.datasets import DatasetNotFoundError, dataset_info, load_split, 
 from evaluators.scratch import TrainEvaluator
 from evaluators.supernet.evaluator import SupernetEvaluator
 from evaluators.supernet.network import scaled_ops
-from evaluators.supernet.readout import READOUTS, readout_accuracy
-from evaluators.supernet.training import EXTREMES, fold_batchnorm, inherited
+from evaluators.supernet.readout import READOUTS
+from evaluators.supernet.training import EXTREMES
 from search_spaces import Architecture, get_space
 from search_spaces.ops.spec import total_cost
 from store import artifacts as repo
@@ -206,21 +206,6 @@ def ground_truth_repeatability(trained: list[list]) -> float | None:
     return round(float(np.mean(taus)), 3)
 
 
-def readout_scores(
-    supernet: SupernetEvaluator, archs: list[Architecture], *, readout: str, recal: np.ndarray
-) -> list[float]:
-    """The supernet's scores of ``archs`` by ``readout`` after recalibration on ``recal`` (uncached)."""
-    return [
-        readout_accuracy(
-            fold_batchnorm(inherited(supernet.net, a, recal=recal)),
-            supernet.val,
-            readout=readout,
-            batch_size=supernet.batch_size,
-        )
-        for a in archs
-    ]
-
-
 def recal_draws(
     supernet: SupernetEvaluator, archs: list[Architecture], truth: np.ndarray, draws: int, data_dirs: list
 ) -> list[float]:
@@ -230,7 +215,7 @@ def recal_draws(
     taus = []
     for seed in range(1, draws + 1):
         recal = recalibration_images(train, len(supernet.recal), seed=seed)
-        scores = readout_scores(supernet, archs, readout=supernet.readout, recal=recal)
+        scores = [supernet.score(a, recal=recal) for a in archs]
         taus.append(round(float(kendalltau(scores, truth).statistic), 3))
     if taus:
         print(f"Kendall tau with {draws} other recalibration samples: {taus} (mean {np.mean(taus):.3f})")
@@ -566,7 +551,7 @@ def rank_with_supernet(
     scores = [o.metrics["accuracy"] for o in scored]
     extra_scores = [o.metrics["accuracy"] for o in supernet.evaluate(extra)]
     other = next(r for r in READOUTS if r != supernet.readout)
-    other_scores = readout_scores(supernet, archs, readout=other, recal=supernet.recal)
+    other_scores = [supernet.score(a, readout=other) for a in archs]
     other_tau = round(float(kendalltau(other_scores, truth).statistic), 3)
     print(f"supernet seed {run.seed}: with the {other} readout instead, Kendall tau {other_tau:.3f}")
     return {

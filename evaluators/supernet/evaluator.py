@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 
 from evaluators.base import Evaluator, Task
@@ -82,11 +83,14 @@ class SupernetEvaluator(Evaluator):
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         if arch.arch_id not in self.cache:
-            model = fold_batchnorm(inherited(self.net, arch, recal=self.recal))
-            acc = readout_accuracy(model, self.val, readout=self.readout, batch_size=self.batch_size)
-            self.cache[arch.arch_id] = {"accuracy": acc}
+            self.cache[arch.arch_id] = {"accuracy": self.score(arch)}
             self.computed += 1
         return dict(self.cache[arch.arch_id])
+
+    def score(self, arch: Architecture, *, readout: str | None = None, recal: np.ndarray | None = None) -> float:
+        """``arch``'s score, uncached; ``readout`` and ``recal`` default to the evaluator's own."""
+        model = fold_batchnorm(inherited(self.net, arch, recal=self.recal if recal is None else recal))
+        return readout_accuracy(model, self.val, readout=readout or self.readout, batch_size=self.batch_size)
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ every image is predicted by a readout not fitted on it. The supernet's shared cl
 on the mixture of every subnet's features; a candidate's own readout measures how separable its
 features are, which ranks candidates like training them from scratch far better than the shared
 classifier's accuracy does (docs/supernet.md, seventh session). Same forward passes as
-``inherited``; the fits add a few milliseconds.
+``inherited``; the fits add about 0.06 s per candidate (width 0.5, 2,000 images, one thread).
 """
 
 from __future__ import annotations

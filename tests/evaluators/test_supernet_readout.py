@@ -75,5 +75,6 @@ def test_the_inherited_readout_is_the_subnets_own_accuracy_and_a_bad_readout_is_
     ridge = make(task=TASK, checkpoint=path, data_dirs=DIRS, recal_images=64, val_limit=96)
     features, _ = head_features(fold_batchnorm(inherited(ridge.net, arch, recal=ridge.recal)), ridge.val, 64)
     assert ridge.evaluate([arch])[0].metrics["accuracy"] == ridge_cv_accuracy(features, torch.as_tensor(ridge.val.y))
+    assert plain.score(arch, readout="ridge") == ridge.evaluate([arch])[0].metrics["accuracy"]  # the other readout
     with pytest.raises(NasError, match="readout must be one of ridge, inherited, got 'softmax'"):
         make(task=TASK, checkpoint=path, data_dirs=DIRS, readout="softmax")
