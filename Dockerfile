@@ -4,6 +4,7 @@ WORKDIR /app
 # CPU-only torch from PyTorch's index (PyPI's default torch wheel is a multi-GB CUDA build)
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY --chown=ray:users pyproject.toml README.md ./
+COPY --chown=ray:users core core
 COPY --chown=ray:users search_spaces search_spaces
 COPY --chown=ray:users evaluators evaluators
 COPY --chown=ray:users predictors predictors

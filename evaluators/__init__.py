@@ -5,8 +5,8 @@ Evaluators are looked up by name in `EVALUATORS`.
 
 from __future__ import annotations
 
+from core.registry import Registry
 from evaluators.base import Evaluator, Outcome, Task
-from search_spaces.registry import Registry
 
 EVALUATORS: Registry[type[Evaluator]] = Registry(
     "evaluator",

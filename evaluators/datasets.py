@@ -19,8 +19,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from search_spaces.errors import NasError, UnknownPluginError
-from search_spaces.registry import Registry
+from core.errors import NasError, UnknownPluginError
+from core.registry import Registry
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")

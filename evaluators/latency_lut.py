@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from core.errors import NasError
 from evaluators.base import Evaluator, Task
 from search_spaces import get_space
-from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -26,9 +26,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from core.errors import NasError
 from evaluators.devices import Device
 from evaluators.latency_lut import Entry, LatencyTable
-from search_spaces.errors import NasError
 from search_spaces.ops.spec import OpSpec
 
 FORMAT = "nas-latency-table"

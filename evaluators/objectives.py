@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 
 Direction = Literal["min", "max"]
 METRICS: dict[str, Direction] = {

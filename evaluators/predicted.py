@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from core.errors import NasError
 from evaluators.base import Evaluator, Outcome, Task
 from predictors import Predictor, load_predictor
-from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from search_spaces.ops.sparse import pruned_entries
 from search_spaces.ops.sparse_modules import SparseWeight, sparse_layers
 

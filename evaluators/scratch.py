@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from core.errors import NasError
 from evaluators.base import Evaluator, Task
 from evaluators.datasets import scoring_data
 from evaluators.supernet.network import scaled_ops, zero_init_residuals
 from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_epochs
 from search_spaces import get_space
-from search_spaces.errors import NasError
 from search_spaces.ops.modules import Network
 
 if TYPE_CHECKING:

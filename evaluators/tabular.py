@@ -32,10 +32,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import InvalidArchitectureError, NasError
 from evaluators.base import Evaluator, Task
 from evaluators.objectives import METRICS
 from search_spaces import Architecture, SearchSpace, get_space
-from search_spaces.errors import InvalidArchitectureError, NasError
 
 FORMAT = "nas-tabular"
 KEY_COLUMNS = ("arch_str", "arch_index", "arch")

@@ -5,9 +5,9 @@ Predictors are looked up by name in `PREDICTORS`; `load_predictor` reads a saved
 
 from __future__ import annotations
 
+from core.registry import Registry
 from predictors.base import Prediction, Predictor, PredictorInfo, StalePredictorError, load_predictor, read_info
 from predictors.features import Featurizer
-from search_spaces.registry import Registry
 
 PREDICTORS: Registry[type[Predictor]] = Registry(
     "predictor",

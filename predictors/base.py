@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from core.errors import NasError
 from predictors.features import Featurizer
-from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

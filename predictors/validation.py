@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import stats
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 
 if TYPE_CHECKING:
     from predictors.base import Predictor

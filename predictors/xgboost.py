@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 import numpy as np
 import xgboost as xgb
 
+from core.errors import NasError
 from predictors.base import Prediction, Predictor
-from search_spaces.errors import NasError
 
 LOG_METRICS = ("latency_ms", "params", "macs", "energy_mj")
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from core.registry import Registry
 from search_spaces.arch import Architecture
 from search_spaces.base import SearchSpace
-from search_spaces.errors import InvalidArchitectureError, NasError, StoreError, UnknownPluginError
-from search_spaces.registry import Registry
 
 SPACES: Registry[type[SearchSpace]] = Registry(
     "search space",
@@ -33,11 +32,6 @@ def get_space(name: str) -> SearchSpace:
 __all__ = [
     "SPACES",
     "Architecture",
-    "InvalidArchitectureError",
-    "NasError",
-    "Registry",
     "SearchSpace",
-    "StoreError",
-    "UnknownPluginError",
     "get_space",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from search_spaces.errors import InvalidArchitectureError, UnknownPluginError
+from core.errors import InvalidArchitectureError, UnknownPluginError
 
 
 class Architecture(BaseModel):

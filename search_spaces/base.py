@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from core.errors import InvalidArchitectureError, UnknownPluginError
 from search_spaces.arch import Architecture
-from search_spaces.errors import InvalidArchitectureError, UnknownPluginError
 from search_spaces.ops.spec import Cost, OpSpec, total_cost
 
 if TYPE_CHECKING:

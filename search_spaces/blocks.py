@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from search_spaces.errors import InvalidArchitectureError
+from core.errors import InvalidArchitectureError
 
 FIELDS = ("op", "layers", "kernel", "filters", "se", "skip")
 SKIP_TOKENS = ("noskip", "idskip", "poolskip")

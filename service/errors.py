@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from search_spaces.errors import InvalidArchitectureError, NasError, StoreError, UnknownPluginError
+from core.errors import InvalidArchitectureError, NasError, StoreError, UnknownPluginError
 from store.jobs import ConflictError, NotFoundError
 
 log = logging.getLogger(__name__)

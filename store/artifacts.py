@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from store import models as m
 from store.jobs import NotFoundError
 

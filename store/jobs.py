@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from store import models as m
 
 if TYPE_CHECKING:

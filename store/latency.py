@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from core.errors import NasError, UnknownPluginError
 from evaluators.devices import DEVICES, Device
 from evaluators.latency_lut import Entry, LatencyTable
-from search_spaces.errors import NasError, UnknownPluginError
 from store import models as m
 
 if TYPE_CHECKING:

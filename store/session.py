@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from search_spaces.errors import StoreError
+from core.errors import StoreError
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).with_name("migrations")

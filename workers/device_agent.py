@@ -51,7 +51,7 @@ class DeviceAgent:
 def start_agent(device: Device) -> ray.actor.ActorHandle:
     """A `DeviceAgent` on the node holding ``device`` (its custom resource)."""
     if not device.measurable:
-        from search_spaces.errors import NasError
+        from core.errors import NasError
 
         raise NasError(f"device {device.name} is external: it cannot be measured here, only imported")
     remote = ray.remote(DeviceAgent).options(num_cpus=1, resources={device.resource: 1})

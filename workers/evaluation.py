@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.errors import NasError
 from evaluators import EVALUATORS, Task
 from evaluators.datasets import dataset_info
-from search_spaces.errors import NasError
 from store import artifacts as artifact_repo
 from store import latency as lut_repo
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import ray
 
+from core.errors import NasError
 from evaluators.latency_lut import Entry, LatencyTable
 from evaluators.latency_validation import ValidationReport
 from evaluators.lut_io import new_table_id
 from search_spaces import get_space
-from search_spaces.errors import NasError
 from store import latency as repo
 from workers.device_agent import start_agent
 

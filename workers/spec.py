@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.errors import NasError
 from evaluators import EVALUATORS
 from evaluators.datasets import dataset_info
 from evaluators.objectives import DEFAULT_EVALUATORS, Constraint, Objective
 from search_spaces import SPACES, get_space
-from search_spaces.errors import NasError
 from workers.strategies import STRATEGIES, Strategy
 
 MAX_CANDIDATES = 100_000

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from ray import tune
 
+from core.errors import NasError
 from evaluators.datasets import dataset_info, load_split, recalibration_images
 from evaluators.supernet.checkpoint import build_supernet, save_supernet, supernet_class
 from evaluators.supernet.training import EXTREMES, SandwichTrainer, Schedule, subnet_accuracy
-from search_spaces.errors import NasError
 from store import artifacts as repo
 from workers.ray_runtime import ensure_ray
 

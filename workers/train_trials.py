@@ -18,10 +18,10 @@ import torch
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from core.errors import NasError
 from evaluators.base import Task
 from evaluators.scratch import TrainEvaluator
 from search_spaces import Architecture
-from search_spaces.errors import NasError
 from workers.ray_runtime import ensure_ray
 
 if TYPE_CHECKING:

@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import NasError
 from evaluators.dass.supernet import SearchNetwork
 from search_spaces.dass.genotype import Cell, format_cell
-from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -24,12 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.errors import NasError
 from evaluators.base import Evaluator, Task
 from evaluators.dass.search import memory_format
 from evaluators.datasets import scoring_data
 from evaluators.pruning import GradualPruning, LayerSparsity
 from search_spaces import get_space
-from search_spaces.errors import NasError
 from search_spaces.ops import dass, sparse
 from search_spaces.ops.spec import Cost, OpSpec
 

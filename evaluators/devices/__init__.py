@@ -14,8 +14,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from search_spaces.errors import NasError, UnknownPluginError
-from search_spaces.registry import Registry
+from core.errors import NasError, UnknownPluginError
+from core.registry import Registry
 
 if TYPE_CHECKING:
     from evaluators.devices.timing import Measurer

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
+from core.errors import NasError, UnknownPluginError
 from evaluators.supernet.network import MnasNetSupernet
-from search_spaces.errors import NasError, UnknownPluginError
 
 FORMAT = "nas-supernet/2"  # 2: one MBConv path per position (elastic expansion)
 SUPERNETS: dict[str, type[MnasNetSupernet]] = {"mnasnet": MnasNetSupernet}

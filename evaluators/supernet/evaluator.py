@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
+from core.errors import NasError
 from evaluators.base import Evaluator, Task
 from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
 from evaluators.supernet.readout import READOUTS, readout_accuracy
 from evaluators.supernet.training import SCORE_BATCH, fold_batchnorm, inherited
-from search_spaces.errors import NasError
 
 if TYPE_CHECKING:
     from search_spaces import Architecture

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from core.errors import InvalidArchitectureError
 from search_spaces import Architecture, get_space
 from search_spaces.base import choices_of
-from search_spaces.errors import InvalidArchitectureError
 from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, MnasNetSpace
 from search_spaces.ops.modules import Layer, Network, PoolShortcut, SqueezeExcite, build_op, init_weights
 from search_spaces.ops.spec import OpSpec, conv_out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from search_spaces.errors import InvalidArchitectureError
+from core.errors import InvalidArchitectureError
 
 # The DARTS primitives (genotypes.PRIMITIVES), in the reference order. "none" exists only in the
 # one-shot network; a discrete cell never holds it (the derivation skips it), so genes use OPS.

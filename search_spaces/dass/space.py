@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
+from core.errors import InvalidArchitectureError
 from search_spaces.arch import Architecture
 from search_spaces.base import Params, SearchSpace, choices_of, unique_ops
 from search_spaces.dass.genotype import (
@@ -36,7 +37,6 @@ from search_spaces.dass.genotype import (
 )
 from search_spaces.dass.layout import build_steps, catalogue_ops
 from search_spaces.dass.presets import REFERENCES
-from search_spaces.errors import InvalidArchitectureError
 from search_spaces.ops.dass import Step, total_effective_cost
 from search_spaces.ops.spec import Cost, OpSpec
 

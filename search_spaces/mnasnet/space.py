@@ -28,10 +28,10 @@ from typing import Any, ClassVar
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from core.errors import InvalidArchitectureError
 from search_spaces.arch import Architecture
 from search_spaces.base import Params, SearchSpace, choices_of, unique_ops
 from search_spaces.blocks import FIELDS, format_block, parse_block
-from search_spaces.errors import InvalidArchitectureError
 from search_spaces.mnasnet.presets import REFERENCES
 from search_spaces.ops.spec import OpSpec
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from search_spaces.errors import InvalidArchitectureError
+from core.errors import InvalidArchitectureError
 
 # The paper's 13 operations, in the paper's order.
 OPS: tuple[str, ...] = (

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from core.errors import InvalidArchitectureError
 from search_spaces.arch import Architecture
 from search_spaces.base import Params, SearchSpace, choices_of
-from search_spaces.errors import InvalidArchitectureError
 from search_spaces.nasnet.catalogue import catalogue
 from search_spaces.nasnet.genotype import (
     COMBINES,

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
+from core.errors import InvalidArchitectureError
 from search_spaces.arch import Architecture
 from search_spaces.base import Params, SearchSpace
-from search_spaces.errors import InvalidArchitectureError
 from search_spaces.nb201.ops import EDGE_KERNELS, EDGE_OPS
 from search_spaces.ops.spec import OpSpec
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from search_spaces.registry import Registry
+from core.registry import Registry
 
 if TYPE_CHECKING:
     from search_spaces.ops.spec import Cost, OpSpec

@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
+from core.errors import InvalidArchitectureError
 from search_spaces.arch import Architecture
 from search_spaces.base import Params, SearchSpace, choices_of, unique_ops
-from search_spaces.errors import InvalidArchitectureError
 from search_spaces.ops.sparse import SPARSE_KINDS, total_effective_cost
 from search_spaces.ops.spec import Cost, OpSpec
 from search_spaces.sparse import presets

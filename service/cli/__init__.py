@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from search_spaces import NasError
+from core.errors import NasError
 from service.cli import dass, db, demo, jobs, lut, predictor, spaces, supernet  # noqa: F401 - registers the commands
 from service.cli.app import app
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from service.cli.common import console, settings
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from service.cli.app import app
 from service.cli.client import call, follow, summary, url_of
 from service.cli.common import settings

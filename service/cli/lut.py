@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
+from core.errors import NasError
 from evaluators.devices import Device
 from evaluators.lut_io import from_csv, from_json, to_csv, to_json
 from search_spaces import get_space
-from search_spaces.errors import NasError
 from service.cli.app import app
 from service.cli.common import (
     ChannelsOpt,

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from core.errors import NasError
 from evaluators.tabular import Table, read_table_file
 from predictors import PREDICTORS, Featurizer, Predictor, load_predictor
 from predictors.validation import cross_validate, quality
 from search_spaces import Architecture, get_space
-from search_spaces.errors import NasError
 from service.cli.app import app
 from service.cli.common import ChannelsOpt, ClassesOpt, DatasetOpt, InputSizeOpt, open_db, settings, task_shape
 from store import artifacts as repo

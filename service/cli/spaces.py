@@ -10,7 +10,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from search_spaces import SPACES, Architecture, NasError, get_space
+from core.errors import NasError
+from search_spaces import SPACES, Architecture, get_space
 from search_spaces.ops.spec import OpSpec
 from service.cli.app import app
 

@@ -32,10 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.registry import Registry
 from evaluators.base import Task
 from evaluators.datasets import dataset_info
 from search_spaces import Architecture, get_space
-from search_spaces.registry import Registry
 from service.exports.standalone import standalone_source
 
 SCHEMA_VERSION = 1

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import NasError, UnknownPluginError
 from evaluators.datasets import (
     DatasetNotFoundError,
     dataset_info,
     get_dataset,
     load_split,
 )
-from search_spaces import NasError, UnknownPluginError
 
 SYSTEM = (Path("/usr/share/datasets"),)
 HAS_FASHION = (SYSTEM[0] / "fashion-mnist").is_dir()

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import NasError
 from evaluators.base import Task
 from evaluators.devices import Device
 from evaluators.latency_lut import Entry, LatencyLutEvaluator, LatencyTable, MissingEntriesError
 from evaluators.lut_io import TableFormatError, from_csv, from_json, to_csv, to_json
-from search_spaces import NasError, get_space
+from search_spaces import get_space
 
 space = get_space("mnasnet")
 SHAPE = {"in_channels": 3, "input_size": 224, "num_classes": 1000}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from core.errors import NasError
 from evaluators.objectives import Constraint, Objective, loss_matrix, violations
-from search_spaces import NasError
 
 
 def test_objective_defaults_follow_the_metric() -> None:

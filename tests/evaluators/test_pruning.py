@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from core.errors import NasError
 from evaluators.datasets import load_split
 from evaluators.pruning import GradualPruning, scheduled_sparsity
-from search_spaces.errors import NasError
 from search_spaces.ops.modules import Network
 from search_spaces.ops.sparse import pruned_entries
 from search_spaces.ops.sparse_modules import SparseWeight, to_dense

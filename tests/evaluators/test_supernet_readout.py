@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.errors import NasError
 from evaluators import EVALUATORS, Task
 from evaluators.datasets import load_split
 from evaluators.supernet.checkpoint import save_supernet
 from evaluators.supernet.network import MnasNetSupernet
 from evaluators.supernet.readout import head_features, ridge_cv_accuracy
 from evaluators.supernet.training import fold_batchnorm, inherited, subnet_accuracy
-from search_spaces import NasError, get_space
+from search_spaces import get_space
 
 SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}
 DIRS = (Path("/usr/share/datasets"),)

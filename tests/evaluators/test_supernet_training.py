@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import NasError
 from evaluators import EVALUATORS, Task
 from evaluators.datasets import DatasetNotFoundError, load_split
 from evaluators.supernet import training
 from evaluators.supernet.checkpoint import load_supernet, save_supernet
 from evaluators.supernet.network import MnasNetSupernet, largest_arch, smallest_arch
 from evaluators.supernet.training import SandwichTrainer, Schedule
-from search_spaces import NasError, get_space
+from search_spaces import get_space
 from search_spaces.ops.modules import PoolShortcut
 
 SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import NasError
 from evaluators import Task
 from evaluators.predicted import PredictorEvaluator
 from evaluators.tabular import (
@@ -23,7 +24,6 @@ from evaluators.tabular import (
     read_table_file,
 )
 from search_spaces import get_space
-from search_spaces.errors import NasError
 from service.cli.predictor import from_jobs, from_table, save_predictor, save_table, train_predictor
 from store import jobs as repo
 from store.artifacts import register_artifact

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 import predictors.features as features
+from core.errors import NasError
 from predictors import PREDICTORS, Featurizer, StalePredictorError, load_predictor, read_info
 from predictors.validation import cross_validate, kfold_indices, quality
 from search_spaces import get_space
-from search_spaces.errors import NasError
 
 DATA = Path(__file__).parents[1] / "data"
 CIFAR10 = {"in_channels": 3, "input_size": 32, "num_classes": 10}

@@ -7,7 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from search_spaces import SPACES, Architecture, InvalidArchitectureError, UnknownPluginError, get_space
+from core.errors import InvalidArchitectureError, UnknownPluginError
+from search_spaces import SPACES, Architecture, get_space
 from search_spaces.mnasnet.presets import MNASNET_A1
 
 KNOWN_SPACES = ", ".join(SPACES.names())

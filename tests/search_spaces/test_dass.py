@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces import Architecture, InvalidArchitectureError, get_space
+from core.errors import InvalidArchitectureError
+from search_spaces import Architecture, get_space
 from search_spaces.dass import DassSpace
 from search_spaces.dass.genotype import PRIMITIVES, derive_cell, edge_count, format_cell
 from search_spaces.dass.presets import DARTS_V2_NORMAL, DARTS_V2_REDUCE

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from search_spaces import InvalidArchitectureError, SearchSpace, get_space
+from core.errors import InvalidArchitectureError
+from search_spaces import SearchSpace, get_space
 from search_spaces.base import choices_of
 from search_spaces.nasnet import NasNetSpace
 from search_spaces.nasnet.genotype import OPS

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from search_spaces import InvalidArchitectureError, get_space
+from core.errors import InvalidArchitectureError
+from search_spaces import get_space
 from search_spaces.nb201 import parse_arch_str, to_arch_str
 
 DATA = Path(__file__).parents[1] / "data"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from search_spaces import SPACES, Registry, UnknownPluginError, get_space
+from core.errors import UnknownPluginError
+from core.registry import Registry
+from search_spaces import SPACES, get_space
 from search_spaces.mnasnet import MnasNetSpace
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from search_spaces import Architecture, InvalidArchitectureError, get_space
+from core.errors import InvalidArchitectureError
+from search_spaces import Architecture, get_space
 from search_spaces.ops import sparse_kernels as kernels
 from search_spaces.ops.sparse import effective_cost, pruned_entries
 from search_spaces.ops.sparse_modules import (

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import NasError
 from evaluators.objectives import Constraint, Objective
 from evaluators.pareto import hypervolume, non_dominated_mask
 from search_spaces import get_space
-from search_spaces.errors import NasError
 from workers.strategies import STRATEGIES, Proposal, Record, Result
 from workers.strategies.guided import GuidedStrategy, volume
 

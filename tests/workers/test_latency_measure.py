@@ -60,8 +60,8 @@ def test_full_table_on_tiny_inputs_then_validation_report(sqlite_db: Database, t
 
 
 def test_external_devices_cannot_be_measured(sqlite_db: Database) -> None:
+    from core.errors import NasError
     from evaluators.devices import Device
-    from search_spaces import NasError
 
     phone = Device("phone1", "phone", "external")
     with pytest.raises(NasError, match="external"):
@@ -83,7 +83,7 @@ def test_passes_combine_by_agreement() -> None:
 
 
 def test_a_job_measures_its_missing_table_with_the_passes_it_asks_for(sqlite_db: Database, tmp_path: Path) -> None:
-    from search_spaces import NasError
+    from core.errors import NasError
     from store.settings import Settings
     from workers.evaluation import recipes_for
     from workers.spec import JobSpec

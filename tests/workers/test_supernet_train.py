@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.errors import NasError
 from evaluators.datasets import DatasetNotFoundError
 from evaluators.supernet.checkpoint import save_supernet
 from evaluators.supernet.network import MnasNetSupernet
-from search_spaces import NasError
 from store import artifacts as artifact_repo
 from store import jobs as repo
 from store.session import Database

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search_spaces.registry import Registry
+from core.registry import Registry
 from workers.strategies.base import Proposal, Record, Result, Strategy
 
 STRATEGIES: Registry[type[Strategy]] = Registry(

@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import NasError
 from evaluators.base import Task
 from evaluators.objectives import Constraint, Objective, violations
 from search_spaces import Architecture, SearchSpace
-from search_spaces.errors import NasError
 
 
 @dataclass

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from core.errors import NasError
 from evaluators.dass.search import DifferentiableSearch, EpochRecord, SearchConfig
 from evaluators.datasets import load_split
 from search_spaces.dass import DassSpace
 from search_spaces.dass.genotype import Macro
-from search_spaces.errors import NasError
 from workers.strategies.base import Proposal, Record, Result, Strategy, StrategyContext
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.errors import NasError
 from evaluators.pareto import rank
 from search_spaces import Architecture
-from search_spaces.errors import NasError
 from workers.strategies.base import Proposal, Result, Strategy
 
 

@@ -27,11 +27,11 @@ from typing import Any, ClassVar
 import numpy as np
 from optuna.study._multi_objective import _calculate_nondomination_rank
 
+from core.errors import NasError
 from evaluators.objectives import violations
 from evaluators.pareto import default_reference, hypervolume, non_dominated_mask, rank
 from predictors import PREDICTORS, Featurizer, Predictor
 from search_spaces import Architecture
-from search_spaces.errors import NasError
 from workers.strategies.base import Proposal, Result, Strategy, StrategyContext
 
 FEATURE_SHAPE = {"in_channels": 3, "input_size": 32, "num_classes": 10}  # ranking only needs relative costs

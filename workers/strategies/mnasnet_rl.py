@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from core.errors import NasError
 from search_spaces.base import choices_of
-from search_spaces.errors import NasError
 from workers.strategies.base import Proposal, Result, Strategy
 
 VARIANTS = {"soft": (-0.07, -0.07), "hard": (0.0, -1.0)}

@@ -14,7 +14,7 @@ import optuna
 from optuna.samplers import BaseSampler, NSGAIISampler, TPESampler
 from optuna.trial import TrialState, create_trial
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from workers.strategies.base import Proposal, Record, Result, Strategy
 
 optuna.logging.set_verbosity(logging.WARNING)

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
-from search_spaces.errors import NasError
+from core.errors import NasError
 from service.api.deps import SessionDep, SettingsDep
 from service.exports.bundle import ALL_FILES, build_bundle, zip_front
 from store import jobs as repo

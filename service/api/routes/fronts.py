@@ -7,8 +7,8 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Query
 
+from core.errors import NasError
 from evaluators.pareto import hypervolume
-from search_spaces.errors import NasError
 from service.api.deps import SessionDep
 from service.schemas import FrontComparison
 from service.views import front_public, objectives_of

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, 
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from core.errors import NasError
 from evaluators.objectives import METRICS
-from search_spaces.errors import NasError
 from service.api.deps import ApiKeyDep, DbDep, SessionDep
 from service.schemas import (
     CandidatePublic,

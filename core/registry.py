@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Generic, TypeVar
 
-from search_spaces.errors import UnknownPluginError
+from core.errors import UnknownPluginError
 
 T = TypeVar("T")
 
