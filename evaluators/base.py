@@ -1,4 +1,9 @@
-"""The evaluator contract: a batch of architectures in, one `Outcome` per architecture out."""
+"""The evaluator contract: a batch of architectures in, one `Outcome` per architecture out.
+
+An evaluator declares itself once, on its class: the metrics it `produces`, its job `Options`
+(a pydantic model, validated when a job is submitted) and what it `needs` from the worker layer
+(data folders, a latency table, a stored artifact), which resolves those generically.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +12,57 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
+from core.task import Task
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from search_spaces import Architecture
 
 
-@dataclass(frozen=True)
-class Task:
-    """What candidates are built for: the space and the input/output shape (from the dataset)."""
+class EvaluatorOptions(BaseModel):
+    """A job's options for one evaluator (``"evaluators": {name: {...}}``); unknown keys are errors."""
 
-    space: str
-    in_channels: int = 3
-    input_size: int = 224
-    num_classes: int = 1000
-    dataset: str | None = None
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+@dataclass(frozen=True)
+class DataDirs:
+    """Need: the evaluator reads a dataset; the worker passes the configured folders as ``data_dirs``."""
+
+
+@dataclass(frozen=True)
+class LatencyTableNeed:
+    """Need: the job device's latency table for the space and shape, passed as ``table``; option
+    ``table`` names one, else the stored one is used or (``measure_missing``) measured first."""
+
+    options: tuple[str, ...] = ("table", "measure_missing", "passes")
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    """Need: a stored artifact of ``kind``. Option ``option`` names it (id or name; with
+    ``per_metric`` a metric -> name mapping), else the newest one whose metadata matches the job
+    on ``match`` (``space``, ``dataset``, ``shape``, ``metric``; ``label`` prefers one labelled
+    with the job's device or dataset). Its file is passed as ``path_arg`` and its id as ``id_arg``
+    (per metric: dicts); ``hint`` says how to make one."""
+
+    kind: str
+    option: str
+    match: tuple[str, ...]
+    path_arg: str
+    id_arg: str
+    hint: str
+    per_metric: bool = False
 
     @property
-    def shape(self) -> dict[str, int]:
-        """Keyword arguments for `SearchSpace.build`, `cost` and `ops`."""
-        return {
-            "in_channels": self.in_channels,
-            "input_size": self.input_size,
-            "num_classes": self.num_classes,
-        }
+    def options(self) -> tuple[str, ...]:
+        return (self.option,)
+
+
+Need = DataDirs | LatencyTableNeed | StoredArtifact
 
 
 @dataclass
@@ -63,11 +95,31 @@ class Evaluator(ABC):
     """
 
     name: ClassVar[str]
+    produces: ClassVar[tuple[str, ...] | None] = ()  # metrics it can produce; None: those of its table
+    Options: ClassVar[type[EvaluatorOptions]] = EvaluatorOptions
+    needs: ClassVar[tuple[Need, ...]] = ()
+
+    @classmethod
+    def recipe(
+        cls,
+        *,
+        task: Task,
+        options: EvaluatorOptions,
+        resolved: dict[str, Any],
+        metrics: tuple[str, ...],
+        hints: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Constructor keyword arguments from the task, the job's validated options (less those
+        that name what `needs` resolved) and what the worker resolved; ``metrics`` are the ones
+        the job takes from this evaluator, ``hints`` the job's device and dataset. Evaluators that
+        adapt what was resolved (pick table columns) override this."""
+        consumed = {o for need in cls.needs for o in getattr(need, "options", ())}
+        return {"task": task, **options.model_dump(exclude=consumed), **resolved}
 
     @property
-    @abstractmethod
     def metrics(self) -> tuple[str, ...]:
-        """Metric names this evaluator produces."""
+        """Metric names this evaluator produces (default: all it declares)."""
+        return tuple(self.produces or ())
 
     @abstractmethod
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:

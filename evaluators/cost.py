@@ -15,14 +15,11 @@ class CostEvaluator(Evaluator):
     """``params`` and ``macs`` of each architecture for the task's input shape."""
 
     name: ClassVar[str] = "cost"
+    produces: ClassVar[tuple[str, ...]] = ("params", "macs")
 
     def __init__(self, *, task: Task) -> None:
         self.task = task
         self.space = get_space(task.space)
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return ("params", "macs")
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         cost = self.space.cost(arch, **self.task.shape)

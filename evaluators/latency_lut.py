@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from core.errors import NasError
-from evaluators.base import Evaluator, Task
+from evaluators.base import Evaluator, EvaluatorOptions, LatencyTableNeed, Need, Task
 from search_spaces import get_space
 
 if TYPE_CHECKING:
@@ -98,15 +99,20 @@ class LatencyLutEvaluator(Evaluator):
     """``latency_ms`` from a lookup table (microseconds per candidate; no model is built)."""
 
     name: ClassVar[str] = "latency_lut"
+    produces: ClassVar[tuple[str, ...]] = ("latency_ms",)
+    needs: ClassVar[tuple[Need, ...]] = (LatencyTableNeed(),)
+
+    class Options(EvaluatorOptions):
+        table: str | None = Field(None, description="Latency table id to use (default: the device's table).")
+        measure_missing: bool = Field(True, description="Measure the table first when the device has none.")
+        passes: int | None = Field(
+            None, ge=1, le=5, description="Drift-corrected measurement passes over the operators (default 2)."
+        )
 
     def __init__(self, *, task: Task, table: LatencyTable) -> None:
         table.check_task(task)
         self.task, self.table = task, table
         self.space = get_space(task.space)
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return ("latency_ms",)
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         return {"latency_ms": self.table.predict(self.space.ops(arch, **self.task.shape))}

@@ -10,8 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pydantic import Field
+
 from core.errors import NasError
-from evaluators.base import Evaluator, Outcome, Task
+from evaluators.base import Evaluator, EvaluatorOptions, Need, Outcome, StoredArtifact, Task
 from predictors import Predictor, load_predictor
 
 if TYPE_CHECKING:
@@ -33,6 +35,38 @@ class PredictorEvaluator(Evaluator):
     """``predictors`` maps each metric to a saved predictor folder (``ids``: their artifact ids)."""
 
     name: ClassVar[str] = "predictor"
+    produces: ClassVar[tuple[str, ...] | None] = None
+    needs: ClassVar[tuple[Need, ...]] = (
+        StoredArtifact(
+            kind="predictor",
+            option="predictors",
+            match=("space", "metric", "shape", "label"),
+            path_arg="predictors",
+            id_arg="ids",
+            hint="nas predictor train --space {space} --metric {metric} ...",
+            per_metric=True,
+        ),
+    )
+
+    class Options(EvaluatorOptions):
+        predictors: dict[str, str] = Field(
+            default_factory=dict, description="Metric -> predictor id or name (default: the newest that fits)."
+        )
+
+    @classmethod
+    def recipe(
+        cls,
+        *,
+        task: Task,
+        options: EvaluatorOptions,
+        resolved: dict[str, Any],
+        metrics: tuple[str, ...],
+        hints: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Refuses a stale or mismatched predictor here, on the runner, before any candidate."""
+        for metric, path in resolved["predictors"].items():
+            check_predictor(load_predictor(Path(path)), task, resolved["ids"][metric])
+        return super().recipe(task=task, options=options, resolved=resolved, metrics=metrics, hints=hints)
 
     def __init__(self, *, task: Task, predictors: dict[str, str], ids: dict[str, str] | None = None) -> None:
         if not predictors:

@@ -28,13 +28,14 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
+from pydantic import Field
 
 from core.errors import InvalidArchitectureError, NasError
-from evaluators.base import Evaluator, Task
-from evaluators.objectives import METRICS
+from core.metrics import METRICS
+from evaluators.base import Evaluator, EvaluatorOptions, Need, StoredArtifact, Task
 from search_spaces import Architecture, SearchSpace, get_space
 
 FORMAT = "nas-tabular"
@@ -318,6 +319,39 @@ class TabularEvaluator(Evaluator):
     """Metrics looked up in a stored table; ``columns`` maps each metric to the column answering it."""
 
     name: ClassVar[str] = "tabular"
+    produces: ClassVar[tuple[str, ...] | None] = None
+    needs: ClassVar[tuple[Need, ...]] = (
+        StoredArtifact(
+            kind="table",
+            option="table",
+            match=("space",),
+            path_arg="table",
+            id_arg="table_id",
+            hint="nas predictor import-table FILE --space {space}",
+        ),
+    )
+
+    class Options(EvaluatorOptions):
+        table: str | None = Field(None, description="Imported table id or name (default: the newest for the space).")
+        columns: dict[str, str] = Field(
+            default_factory=dict, description="Metric -> column (default: picked by the job's device or dataset)."
+        )
+
+    @classmethod
+    def recipe(
+        cls,
+        *,
+        task: Task,
+        options: EvaluatorOptions,
+        resolved: dict[str, Any],
+        metrics: tuple[str, ...],
+        hints: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """Each metric's column: named in ``columns``, else picked by the job's device or dataset."""
+        explicit = cast("TabularEvaluator.Options", options).columns
+        columns = [Column(**c) for c in read_meta(Path(resolved["table"]))["columns"]]
+        chosen = {m: explicit.get(m) or pick_column(columns, m, hints).name for m in metrics}
+        return {"task": task, **resolved, "columns": chosen}
 
     def __init__(self, *, task: Task, table: str, columns: dict[str, str], table_id: str = "") -> None:
         self.task, self.table_id = task, table_id

@@ -1,28 +1,30 @@
 """From a job spec to evaluator recipes: what each pool actor constructs once and keeps warm.
 
-A recipe is an evaluator name plus plain constructor arguments (a task shape, a loaded latency
-table, a checkpoint path): everything that needs the database is resolved here, on the runner,
-so evaluators never touch the database. Resolving ``latency_lut`` measures the table through the
-device agent when none exists yet and the device can be measured (``measure_missing``).
+A recipe is an evaluator name plus plain constructor arguments (a task, a loaded latency table,
+a checkpoint path): everything that needs the database is resolved here, on the runner, so
+evaluators never touch the database. What an evaluator needs it declares on its class
+(`Evaluator.needs`); this module resolves each kind of need once, for every evaluator alike.
+Resolving a latency table measures it through the device agent when none exists yet and the
+device can be measured (``measure_missing``).
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.errors import NasError
 from evaluators import EVALUATORS, Task
-from evaluators.datasets import dataset_info
+from evaluators.base import DataDirs, LatencyTableNeed, Need, StoredArtifact
+from search_spaces import get_space
 from store import artifacts as artifact_repo
 from store import latency as lut_repo
 
 if TYPE_CHECKING:
-    from store.session import Database
+    from core.spec import JobSpec
+    from store.session import Database, Session
     from store.settings import Settings
-    from workers.spec import JobSpec
 
 Progress = Callable[[int, int, str], None]
 
@@ -36,181 +38,130 @@ class Recipe:
     metrics: tuple[str, ...]
 
 
-def task_of(spec: JobSpec) -> Task:
-    info = dataset_info(spec.dataset)
-    return Task(
-        space=spec.space,
-        in_channels=info.in_channels,
-        input_size=info.input_size,
-        num_classes=info.num_classes,
-        dataset=spec.dataset,
-    )
+@dataclass(frozen=True)
+class Context:
+    """What resolving a job's needs may use."""
+
+    spec: JobSpec
+    task: Task
+    db: Database
+    settings: Settings
+    progress: Progress
 
 
 def recipes_for(spec: JobSpec, *, db: Database, settings: Settings, progress: Progress) -> list[Recipe]:
-    """One recipe per evaluator the job's metrics need."""
-    task = task_of(spec)
+    """One recipe per evaluator the job's metrics need (options validated at submission)."""
+    ctx = Context(spec, spec.task, db, settings, progress)
     by_evaluator: dict[str, list[str]] = {}
     for metric, name in spec.evaluator_for().items():
         by_evaluator.setdefault(name, []).append(metric)
     recipes = []
     for name, metrics in by_evaluator.items():
-        options = dict(spec.evaluators.get(name, {}))
-        resolve = RESOLVERS.get(name, _plain)
-        recipes.append(Recipe(name, resolve(spec, task, options, db, settings, progress), tuple(metrics)))
-        EVALUATORS.get(name)  # import now: a broken plug-in fails the job at start, not per batch
+        cls = EVALUATORS.get(name)  # import now: a broken plug-in fails the job at start, not per batch
+        options = spec.evaluator_options(name, spec.evaluators.get(name, {}))
+        resolved: dict[str, Any] = {}
+        for need in cls.needs:
+            resolved.update(resolve(need, options, tuple(metrics), ctx))
+        kwargs = cls.recipe(
+            task=ctx.task, options=options, resolved=resolved, metrics=tuple(metrics), hints=(spec.device, spec.dataset)
+        )
+        recipes.append(Recipe(name, kwargs, tuple(metrics)))
     return recipes
 
 
-def _plain(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    return {"task": task, **options}
+def resolve(need: Need, options: Any, metrics: tuple[str, ...], ctx: Context) -> dict[str, Any]:
+    """Constructor arguments that satisfy one declared need."""
+    if isinstance(need, DataDirs):
+        return {"data_dirs": [str(d) for d in ctx.settings.data_dirs]}
+    if isinstance(need, LatencyTableNeed):
+        table = latency_table(ctx, table=options.table, measure=options.measure_missing, passes=options.passes)
+        return {"table": table}
+    if isinstance(need, StoredArtifact):
+        return stored_artifact(need, getattr(options, need.option), metrics, ctx)
+    raise NasError(f"unknown evaluator need {need!r}")
 
 
-def _latency_lut(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    _check_options("latency_lut", options, {"table", "measure_missing", "passes"})
-    passes = options.get("passes")  # None: measure_table's default
-    if passes is not None and (not isinstance(passes, int) or isinstance(passes, bool) or passes < 1):
-        raise NasError(f"evaluators.latency_lut.passes must be a whole number >= 1, got {passes!r}")
-    with db.session() as s:
+def latency_table(ctx: Context, *, table: str | None, measure: bool, passes: int | None) -> Any:
+    """The named table, else the device's stored one for the space and shape, else one measured now."""
+    spec, task = ctx.spec, ctx.task
+    with ctx.db.session() as s:
         device = lut_repo.get_device(s, spec.device)
-        if "table" in options:
-            table = lut_repo.load_table(s, str(options["table"]))
+        found = (
+            lut_repo.load_table(s, table)
+            if table is not None
+            else lut_repo.find_table(s, device=device.name, space=spec.space, shape=task.shape)
+        )
+    if found is not None:
+        return found
+    if not measure or not device.measurable:
+        raise NasError(
+            f"no latency table for {spec.space} on {device.name} at {task.shape}; run `nas lut measure` or import one"
+        )
+    from workers.latency import measure_table
+
+    extra = {} if passes is None else {"passes": passes}
+    return measure_table(ctx.db, space=spec.space, device=device, shape=task.shape, progress=ctx.progress, **extra)
+
+
+def stored_artifact(
+    need: StoredArtifact, ref: str | dict[str, str] | None, metrics: tuple[str, ...], ctx: Context
+) -> dict[str, Any]:
+    """The artifact ``ref`` names, else the newest matching the job (one per metric with ``per_metric``)."""
+    if not need.per_metric:
+        path, artifact_id = _artifact(need, ref if isinstance(ref, str) else None, None, ctx)
+        return {need.path_arg: path, need.id_arg: artifact_id}
+    refs = ref if isinstance(ref, dict) else {}
+    found = {m: _artifact(need, refs.get(m), m, ctx) for m in metrics}
+    return {need.path_arg: {m: p for m, (p, _) in found.items()}, need.id_arg: {m: i for m, (_, i) in found.items()}}
+
+
+def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Context) -> tuple[str, str]:
+    spec = ctx.spec
+    job = {"space": spec.space, "dataset": spec.dataset, "shape": ctx.task.shape, "metric": metric}
+    with ctx.db.session() as s:
+        if ref is not None:
+            row = artifact_repo.get_artifact(s, ref, kind=need.kind)
         else:
-            table = lut_repo.find_table(s, device=device.name, space=spec.space, shape=task.shape)
+            rows = artifact_repo.find_artifacts(s, need.kind, **{k: job[k] for k in need.match if k in job})
+            if "label" in need.match:  # one labelled with the job's device or dataset first
+                rows = [r for r in rows if r.info.get("label") in (spec.device, spec.dataset)] or rows
+            row = rows[0] if rows else None
+    if row is None:
+        what = f"{need.kind} for {metric} in" if metric else f"{need.kind} for"
+        raise NasError(
+            f"no stored {what} {spec.space} ({spec.dataset}, {ctx.task.shape}); run "
+            f"`{need.hint.format(space=spec.space, dataset=spec.dataset, metric=metric)}` first"
+        )
+    return str(artifact_repo.verify(ctx.settings.artifacts, row)), row.id
+
+
+def check_runnable(session: Session, spec: JobSpec) -> None:
+    """What only the database knows, checked when a job is submitted: the device exists, and a
+    latency table the job would use (named, or the device's stored one) exists, fits the task
+    and prices every operator the space can produce; an external device must have one."""
+    device = lut_repo.get_device(session, spec.device)
+    if "latency_lut" not in spec.evaluator_for().values():
+        return
+    task, options = spec.task, spec.evaluator_options("latency_lut", spec.evaluators.get("latency_lut", {}))
+    if options.table is not None:
+        table = lut_repo.load_table(session, options.table)
+        table.check_task(task)
+    else:
+        table = lut_repo.find_table(session, device=device.name, space=spec.space, shape=task.shape)
     if table is None:
-        if not options.get("measure_missing", True) or not device.measurable:
+        if not device.measurable or not options.measure_missing:
             raise NasError(
-                f"no latency table for {spec.space} on {device.name} at {task.in_channels}x{task.input_size}"
-                f"x{task.input_size}; run `nas lut measure` or import one"
+                f"device {device.name} has no latency table for {spec.space} at {task.shape} and "
+                f"{'is external' if not device.measurable else 'measure_missing is false'}; import one "
+                f"(`nas lut import FILE --device {device.name} --space {spec.space}`) or name one in "
+                "evaluators.latency_lut.table"
             )
-        from workers.latency import measure_table
-
-        extra = {} if passes is None else {"passes": passes}
-        table = measure_table(db, space=spec.space, device=device, shape=task.shape, progress=progress, **extra)
-    return {"task": task, "table": table}
-
-
-def _check_options(name: str, options: dict[str, Any], known: set[str]) -> None:
-    unknown = set(options) - known
-    if unknown:
-        raise NasError(f"evaluators.{name}: unknown options {sorted(unknown)}; known: {', '.join(sorted(known))}")
-
-
-def _supernet(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    """The checkpoint named in ``options["checkpoint"]`` (artifact id or name), else the newest
-    supernet artifact trained for (space, dataset)."""
-    from evaluators.supernet.readout import READOUTS
-
-    _check_options("supernet", options, {"checkpoint", "recal_images", "val_limit", "batch_size", "readout"})
-    if options.get("readout", READOUTS[0]) not in READOUTS:
-        raise NasError(f"evaluators.supernet.readout must be one of {', '.join(READOUTS)}, got {options['readout']!r}")
-    rest = {k: v for k, v in options.items() if k != "checkpoint"}
-    with db.session() as s:
-        if "checkpoint" in options:
-            row = artifact_repo.get_artifact(s, str(options["checkpoint"]), kind="supernet")
-        else:
-            row = artifact_repo.latest(s, "supernet", space=spec.space, dataset=spec.dataset)
-    if row is None:
+        return
+    catalogue = get_space(spec.space).op_catalogue(**task.shape)
+    missing = [op.signature() for op in catalogue if op.signature() not in table.entries]
+    if missing:
         raise NasError(
-            f"no trained supernet for {spec.space} on {spec.dataset}; run "
-            f"`nas supernet train --space {spec.space} --dataset {spec.dataset} --epochs E` first"
+            f"evaluators.latency_lut.table: latency table {table.id} ({table.device}) cannot price the {spec.space} "
+            f"space: {len(missing)} of its {len(catalogue)} operators have no entry (e.g. {missing[0]}); measure "
+            f"them (`nas lut measure --space {spec.space} --device {table.device}`) or use a table for this space"
         )
-    path = artifact_repo.verify(settings.artifacts, row)
-    data_dirs = [str(d) for d in settings.data_dirs]
-    return {"task": task, "checkpoint": str(path), "artifact_id": row.id, "data_dirs": data_dirs, **rest}
-
-
-def _train(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    known = {"epochs", "train_limit", "val_limit", "batch_size", "lr", "weight_decay", "width", "seed", "recal_images"}
-    _check_options("train", options, known)
-    return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
-
-
-def _sparse_train(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    from evaluators.dass.sparse_train import SparseTrainEvaluator
-
-    known = set(inspect.signature(SparseTrainEvaluator).parameters) - {"task", "data_dirs"}
-    _check_options("sparse_train", options, known)
-    return {"task": task, "data_dirs": [str(d) for d in settings.data_dirs], **options}
-
-
-def _served(spec: JobSpec, name: str) -> list[str]:
-    return [m for m, e in spec.evaluator_for().items() if e == name]
-
-
-def _tabular(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    """The table named in ``options["table"]`` (artifact id or name), else the newest one imported
-    for the space; each metric's column from ``options["columns"]`` or picked by device/dataset."""
-    from evaluators.tabular import Column, pick_column, read_meta
-
-    _check_options("tabular", options, {"table", "columns"})
-    with db.session() as s:
-        if "table" in options:
-            row = artifact_repo.get_artifact(s, str(options["table"]), kind="table")
-        else:
-            row = artifact_repo.latest(s, "table", space=spec.space)
-    if row is None:
-        raise NasError(
-            f"no imported table for {spec.space}; run `nas predictor import-table FILE --space {spec.space}`"
-        )
-    path = artifact_repo.verify(settings.artifacts, row)
-    columns = [Column(**c) for c in read_meta(path)["columns"]]
-    explicit = dict(options.get("columns", {}))
-    chosen = {
-        m: explicit.get(m) or pick_column(columns, m, (spec.device, spec.dataset)).name
-        for m in _served(spec, "tabular")
-    }
-    return {"task": task, "table": str(path), "columns": chosen, "table_id": row.id}
-
-
-def _predictor(
-    spec: JobSpec, task: Task, options: dict[str, Any], db: Database, settings: Settings, progress: Progress
-) -> dict[str, Any]:
-    """Per metric the predictor named in ``options["predictors"]``, else the newest one trained for
-    the space, metric and input shape (one labelled with the job's device or dataset first); a
-    stale predictor fails the job here, before any candidate."""
-    from evaluators.predicted import check_predictor
-    from predictors import load_predictor
-
-    _check_options("predictor", options, {"predictors"})
-    refs = dict(options.get("predictors", {}))
-    paths, ids = {}, {}
-    for metric in _served(spec, "predictor"):
-        with db.session() as s:
-            if metric in refs:
-                row = artifact_repo.get_artifact(s, str(refs[metric]), kind="predictor")
-            else:
-                rows = artifact_repo.find_artifacts(s, "predictor", space=spec.space, metric=metric, shape=task.shape)
-                labelled = [r for r in rows if r.info.get("label") in (spec.device, spec.dataset)]
-                row = (labelled or rows or [None])[0]
-        if row is None:
-            raise NasError(
-                f"no trained predictor for {metric} in {spec.space} at {task.shape}; run `nas predictor train "
-                f"--space {spec.space} --metric {metric} ...` first"
-            )
-        path = artifact_repo.verify(settings.artifacts, row)
-        check_predictor(load_predictor(path), task, row.id)  # stale or mismatched: refuse now
-        paths[metric], ids[metric] = str(path), row.id
-    return {"task": task, "predictors": paths, "ids": ids}
-
-
-RESOLVERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "latency_lut": _latency_lut,
-    "predictor": _predictor,
-    "sparse_train": _sparse_train,
-    "supernet": _supernet,
-    "tabular": _tabular,
-    "train": _train,
-}

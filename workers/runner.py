@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from evaluators.objectives import violations
+from core.objectives import violations
+from core.spec import JobSpec
 from evaluators.pareto import default_reference, front_indices, hypervolume
 from search_spaces import Architecture
 from store import jobs as repo
 from store.session import Database
-from workers.evaluation import recipes_for, task_of
+from workers.evaluation import recipes_for
 from workers.pool import EvaluatorPool, Scored
-from workers.spec import JobSpec
 from workers.strategies import Proposal, Record, Result
 from workers.strategies.base import StrategyContext
 
@@ -158,7 +158,7 @@ class JobRunner:
     def _search(self, spec: JobSpec, pool: EvaluatorPool) -> tuple[str, str | None]:
         strategy = spec.make_strategy()
         workdir = self.settings.artifacts / "strategies" / self.job_id
-        task = task_of(spec)
+        task = spec.task
         strategy.bind(StrategyContext(self.job_id, task, tuple(self.settings.data_dirs), workdir, self._report))
         with self.db.session() as s:
             stored = repo.all_candidates(s, self.job_id)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from core.errors import NasError
-from evaluators.base import Evaluator, Task
+from evaluators.base import DataDirs, Evaluator, EvaluatorOptions, Need, StoredArtifact, Task
 from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
 from evaluators.supernet.readout import READOUTS, readout_accuracy
@@ -33,6 +34,27 @@ class SupernetEvaluator(Evaluator):
     read out by ``readout``."""
 
     name: ClassVar[str] = "supernet"
+    produces: ClassVar[tuple[str, ...]] = ("accuracy",)
+    needs: ClassVar[tuple[Need, ...]] = (
+        StoredArtifact(
+            kind="supernet",
+            option="checkpoint",
+            match=("space", "dataset"),
+            path_arg="checkpoint",
+            id_arg="artifact_id",
+            hint="nas supernet train --space {space} --dataset {dataset} --epochs E",
+        ),
+        DataDirs(),
+    )
+
+    class Options(EvaluatorOptions):
+        checkpoint: str | None = Field(None, description="Supernet artifact id or name (default: the newest).")
+        recal_images: int = Field(256, ge=1, description="Training images for BatchNorm recalibration.")
+        val_limit: int | None = Field(None, ge=1, description="Validation images scored (None: all).")
+        batch_size: int = Field(SCORE_BATCH, ge=1, le=4096)
+        readout: Literal["ridge", "inherited"] = Field(
+            "ridge", description="ridge: a cross-validated linear readout per candidate; inherited: the shared head."
+        )
 
     def __init__(
         self,
@@ -76,10 +98,6 @@ class SupernetEvaluator(Evaluator):
         self.recal = recalibration_images(train, recal_images)
         self.cache: dict[str, dict[str, float]] = {}
         self.computed = 0  # subnets actually evaluated (cache misses)
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return ("accuracy",)
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         if arch.arch_id not in self.cache:

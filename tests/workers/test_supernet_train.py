@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from core.errors import NasError
+from core.spec import JobSpec
 from evaluators.datasets import DatasetNotFoundError
 from evaluators.supernet.checkpoint import save_supernet
 from evaluators.supernet.network import MnasNetSupernet
@@ -21,9 +23,8 @@ from store import artifacts as artifact_repo
 from store import jobs as repo
 from store.session import Database
 from store.settings import Settings
-from workers.evaluation import RESOLVERS, task_of
+from workers.evaluation import recipes_for
 from workers.scheduler import Scheduler
-from workers.spec import JobSpec
 from workers.supernet_train import SupernetRun, train_supernet
 
 TINY = SupernetRun(
@@ -136,22 +137,40 @@ def test_the_supernet_resolver_finds_the_checkpoint_or_says_how_to_train_one(
     sqlite_db: Database, tmp_path: Path
 ) -> None:
     settings = Settings(home=tmp_path, database_url=sqlite_db.url)
-    job = spec()
-    resolve = RESOLVERS["supernet"]
-    with pytest.raises(NasError, match=r"no trained supernet for mnasnet on digits; run `nas supernet train"):
-        resolve(job, task_of(job), {}, sqlite_db, settings, None)
+
+    def supernet_recipe(**options: object) -> dict:
+        job = spec(evaluators={"supernet": options}) if options else spec()
+        recipes = recipes_for(job, db=sqlite_db, settings=settings, progress=lambda *a: None)
+        return next(r.kwargs for r in recipes if r.name == "supernet")
+
+    missing = r"no stored supernet for mnasnet \(digits, 1x8x8->10\); run `nas supernet train"
+    with pytest.raises(NasError, match=missing):
+        supernet_recipe()
     older = register_untrained(settings, sqlite_db, "older")
     newer = register_untrained(settings, sqlite_db, "newer")
-    assert resolve(job, task_of(job), {}, sqlite_db, settings, None)["artifact_id"] == newer
-    named = resolve(job, task_of(job), {"checkpoint": "older", "recal_images": 32}, sqlite_db, settings, None)
+    assert supernet_recipe()["artifact_id"] == newer
+    named = supernet_recipe(checkpoint="older", recal_images=32)
     assert named["artifact_id"] == older and named["recal_images"] == 32 and named["checkpoint"].endswith("supernet.pt")
-    with pytest.raises(NasError, match="unknown options"):
-        resolve(job, task_of(job), {"chekpoint": "older"}, sqlite_db, settings, None)
-    assert resolve(job, task_of(job), {"readout": "inherited"}, sqlite_db, settings, None)["readout"] == "inherited"
-    with pytest.raises(NasError, match="readout must be one of ridge, inherited, got 'logistic'"):
-        resolve(job, task_of(job), {"readout": "logistic"}, sqlite_db, settings, None)
+    assert "data_dirs" in named and named["readout"] == "ridge"
+    assert supernet_recipe(readout="inherited")["readout"] == "inherited"
     with pytest.raises(NasError, match="no supernet artifact with id or name 'missing'"):
-        resolve(job, task_of(job), {"checkpoint": "missing"}, sqlite_db, settings, None)
+        supernet_recipe(checkpoint="missing")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"chekpoint": "older"},
+            r"evaluators\.supernet\.chekpoint: Extra inputs are not permitted \(options of supernet: checkpoint, rec",
+        ),
+        ({"readout": "logistic"}, r"evaluators\.supernet\.readout: Input should be 'ridge' or 'inherited'"),
+        ({"recal_images": 0}, r"evaluators\.supernet\.recal_images: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_supernet_options_are_refused_when_the_job_is_built(options: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        spec(evaluators={"supernet": options})
 
 
 @pytest.mark.usefixtures("ray_cluster")

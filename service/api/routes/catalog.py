@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from core.metrics import METRICS
 from evaluators import EVALUATORS
 from evaluators.datasets import DATASETS, dataset_info
-from evaluators.objectives import METRICS
 from search_spaces import SPACES, get_space
 from search_spaces.base import choices_of
 from service.api.deps import SessionDep

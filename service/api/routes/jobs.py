@@ -11,7 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from core.errors import NasError
-from evaluators.objectives import METRICS
+from core.metrics import METRICS
+from core.spec import JobSpec
 from service.api.deps import ApiKeyDep, DbDep, SessionDep
 from service.schemas import (
     CandidatePublic,
@@ -24,23 +25,9 @@ from service.schemas import (
 )
 from service.views import candidate_public, front_public, job_public
 from store import jobs as repo
-from store import latency as lut_repo
-from workers.evaluation import task_of
-from workers.spec import JobSpec
+from workers.evaluation import check_runnable
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-
-
-def _check_runnable(session: SessionDep, spec: JobSpec) -> None:
-    """What only the database knows: the device exists, and latency can be looked up or measured."""
-    device = lut_repo.get_device(session, spec.device)
-    needs_lut = "latency_lut" in spec.evaluator_for().values()
-    if needs_lut and not device.measurable:
-        table = lut_repo.find_table(session, device=device.name, space=spec.space, shape=task_of(spec).shape)
-        if table is None:
-            raise NasError(
-                f"device {device.name} is external and has no latency table for {spec.space} at this input shape"
-            )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ApiKeyDep], responses={200: {"model": JobPublic}})
@@ -51,7 +38,7 @@ def create_job(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobPublic:
     """Store a job (committed before the 201). A repeated Idempotency-Key returns the same job (200)."""
-    _check_runnable(session, spec)
+    check_runnable(session, spec)
     job, created = repo.create_job(
         session,
         spec=spec.model_dump(mode="json"),

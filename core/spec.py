@@ -1,4 +1,9 @@
-"""The job spec: what a user submits (validated here, stored as JSON, read back by the runner)."""
+"""The job spec: what a user submits (validated here, stored as JSON, read back by the runner).
+
+Validation reaches the plug-ins through `core.plugins` by name: a space, dataset, strategy or
+evaluator that does not exist, a strategy option it does not take and an evaluator option outside
+its `Options` model are refused when the job is submitted, naming the field and the allowed values.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,13 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import NasError
-from evaluators import EVALUATORS
-from evaluators.datasets import dataset_info
-from evaluators.objectives import DEFAULT_EVALUATORS, Constraint, Objective
-from search_spaces import SPACES, get_space
-from workers.strategies import STRATEGIES, Strategy
+from core.metrics import METRICS
+from core.objectives import Constraint, Objective
+from core.plugins import dataset_shape, get_space, registry
+from core.task import Task
 
 MAX_CANDIDATES = 100_000
 
@@ -71,15 +75,16 @@ class JobSpec(BaseModel):
     @field_validator("space")
     @classmethod
     def _space(cls, v: str) -> str:
-        if v not in SPACES:
-            raise ValueError(f"unknown search space {v!r}; known: {', '.join(SPACES.names())}")
+        spaces = registry("space")
+        if v not in spaces:
+            raise ValueError(f"unknown search space {v!r}; known: {', '.join(spaces.names())}")
         return v
 
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, v: str) -> str:
         try:
-            dataset_info(v)
+            dataset_shape(v)
         except NasError as e:
             raise ValueError(str(e)) from None
         return v
@@ -97,18 +102,31 @@ class JobSpec(BaseModel):
         metrics = [o.metric for o in self.objectives]
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"objectives: each metric at most once, got {metrics}")
+        evaluators, strategies = registry("evaluator"), registry("strategy")
         for o in self.objectives:
-            if o.evaluator not in EVALUATORS:
+            if o.evaluator not in evaluators:
                 raise ValueError(
-                    f"objectives: evaluator {o.evaluator!r} unknown; known: {', '.join(EVALUATORS.names())}"
+                    f"objectives: evaluator {o.evaluator!r} unknown; known: {', '.join(evaluators.names())}"
                 )
-        unknown = [name for name in self.evaluators if name not in EVALUATORS]
+        unknown = [name for name in self.evaluators if name not in evaluators]
         if unknown:
-            raise ValueError(f"evaluators: unknown {unknown}; known: {', '.join(EVALUATORS.names())}")
+            raise ValueError(f"evaluators: unknown {unknown}; known: {', '.join(evaluators.names())}")
+        try:
+            served = self.evaluator_for()
+        except NasError as e:
+            raise ValueError(str(e)) from None
+        for metric, name in served.items():
+            produces = evaluators.get(name).produces
+            if produces is not None and metric not in produces:
+                raise ValueError(
+                    f"objectives: evaluator {name!r} does not produce {metric!r}; it produces {', '.join(produces)}"
+                )
+        for name, options in self.evaluators.items():
+            self.evaluator_options(name, options)
         if self.reference_point is not None and set(self.reference_point) != set(metrics):
             raise ValueError(f"reference_point: give exactly the objective metrics {metrics}")
-        if self.strategy.name not in STRATEGIES:
-            raise ValueError(f"strategy: unknown {self.strategy.name!r}; known: {', '.join(STRATEGIES.names())}")
+        if self.strategy.name not in strategies:
+            raise ValueError(f"strategy: unknown {self.strategy.name!r}; known: {', '.join(strategies.names())}")
         try:
             self.make_strategy()
         except TypeError as e:
@@ -126,14 +144,36 @@ class JobSpec(BaseModel):
         """Metric -> evaluator name, for objectives and constraint-only metrics."""
         out = {o.metric: str(o.evaluator) for o in self.objectives}
         for c in self.parsed_constraints:
-            out.setdefault(c.metric, DEFAULT_EVALUATORS.get(c.metric, ""))
+            out.setdefault(c.metric, METRICS[c.metric].default_evaluator or "")
         missing = [m for m, e in out.items() if not e]
         if missing:
             raise NasError(f"no default evaluator for {missing}; name one in objectives")
         return out
 
-    def make_strategy(self) -> Strategy:
-        cls = STRATEGIES.get(self.strategy.name)
+    @staticmethod
+    def evaluator_options(name: str, options: dict[str, Any]) -> Any:
+        """``options`` validated by evaluator ``name``'s `Options` model (an `EvaluatorOptions`);
+        errors name ``evaluators.<name>.<field>`` and what is allowed."""
+        model = registry("evaluator").get(name).Options
+        try:
+            return model.model_validate(options)
+        except ValidationError as e:
+            allowed = ", ".join(model.model_fields) or "none"
+            problems = []
+            for err in e.errors():
+                where = ".".join(str(p) for p in ("evaluators", name, *err["loc"]))
+                hint = f" (options of {name}: {allowed})" if err["type"] == "extra_forbidden" else ""
+                problems.append(f"{where}: {err['msg']}{hint}")
+            raise ValueError("; ".join(problems)) from None
+
+    @property
+    def task(self) -> Task:
+        """The space and the input/output shape the dataset fixes."""
+        return Task(self.space, *dataset_shape(self.dataset), dataset=self.dataset)
+
+    def make_strategy(self) -> Any:
+        """The job's strategy (a `workers.strategies.Strategy`)."""
+        cls = registry("strategy").get(self.strategy.name)
         return cls(
             space=get_space(self.space),
             objectives=self.objectives,

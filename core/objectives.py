@@ -1,7 +1,6 @@
-"""Metrics, objectives and constraints: what a job optimises and what it must respect.
+"""Objectives and constraints: what a job optimises and what it must respect.
 
-Metrics are named ``accuracy`` (fraction in [0, 1], higher is better), ``params``, ``macs``,
-``latency_ms`` (lower is better) and ``energy_mj``. A constraint is a string such as
+Metric names and their rules come from `core.metrics`. A constraint is a string such as
 ``"latency_ms <= 15"`` or ``"params <= 5e6"``; its violation is how far the metric lies outside
 the bound (0 when satisfied), and a candidate is feasible when every violation is 0.
 """
@@ -17,18 +16,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.errors import NasError
+from core.metrics import METRICS, Direction
 
-Direction = Literal["min", "max"]
-METRICS: dict[str, Direction] = {
-    "accuracy": "max",
-    "params": "min",
-    "macs": "min",
-    "latency_ms": "min",
-    "energy_mj": "min",
-    "nonzero_params": "min",  # sparse networks: the weights their masks keep (evaluator sparse_train)
-    "nonzero_macs": "min",
-}
-DEFAULT_EVALUATORS = {"params": "cost", "macs": "cost", "latency_ms": "latency_lut", "accuracy": "supernet"}
 _CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -37,7 +26,7 @@ class Objective(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metric: str = Field(description=f"One of {', '.join(METRICS)}.")
+    metric: str = Field(description="A metric name (GET /api/metrics).")
     direction: Direction | None = Field(None, description="min or max (default: the metric's natural one).")
     evaluator: str | None = Field(None, description="Evaluator that produces the metric (default per metric).")
 
@@ -51,9 +40,9 @@ class Objective(BaseModel):
     @model_validator(mode="after")
     def _defaults(self) -> Objective:
         if self.direction is None:
-            object.__setattr__(self, "direction", METRICS[self.metric])
+            object.__setattr__(self, "direction", METRICS[self.metric].direction)
         if self.evaluator is None:
-            object.__setattr__(self, "evaluator", DEFAULT_EVALUATORS.get(self.metric))
+            object.__setattr__(self, "evaluator", METRICS[self.metric].default_evaluator)
         return self
 
     @property
@@ -91,8 +80,9 @@ class Constraint(BaseModel):
         """How far ``value`` is outside the bound (0 when satisfied)."""
         return max(0.0, value - self.bound) if self.op == "<=" else max(0.0, self.bound - value)
 
-    def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.bound:g}"
+    def __str__(self) -> str:  # round-trips exactly: 1234567 stays 1234567, 0.1 stays 0.1
+        bound = int(self.bound) if self.bound.is_integer() and abs(self.bound) < 1e15 else repr(self.bound)
+        return f"{self.metric} {self.op} {bound}"
 
 
 def violations(metrics: Mapping[str, float], constraints: Sequence[Constraint]) -> list[float]:
