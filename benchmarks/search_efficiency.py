@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from optuna.study._multi_objective import _is_pareto_front
 
-from evaluators.objectives import Objective
+from core.objectives import Objective
 from evaluators.pareto import default_reference, hypervolume, non_dominated_mask
 from predictors import Featurizer
 from search_spaces import get_space

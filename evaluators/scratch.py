@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from pydantic import Field
 
 from core.errors import NasError
-from evaluators.base import Evaluator, Task
+from evaluators.base import DataDirs, Evaluator, EvaluatorOptions, Need, Task
 from evaluators.datasets import scoring_data
 from evaluators.supernet.network import scaled_ops, zero_init_residuals
 from evaluators.supernet.training import Schedule, accuracy, recalibrate_bn, train_epochs
@@ -35,6 +36,19 @@ class TrainEvaluator(Evaluator):
     """``accuracy`` on the validation split after training from scratch (``train_seconds`` too)."""
 
     name: ClassVar[str] = "train"
+    produces: ClassVar[tuple[str, ...]] = ("accuracy",)
+    needs: ClassVar[tuple[Need, ...]] = (DataDirs(),)
+
+    class Options(EvaluatorOptions):
+        epochs: int = Field(3, ge=1, le=1000, description="Training epochs.")
+        train_limit: int | None = Field(5000, ge=1, description="Training images (None: the whole split).")
+        val_limit: int | None = Field(None, ge=1, description="Validation images scored (None: all).")
+        batch_size: int = Field(64, ge=1, le=4096)
+        lr: float = Field(0.05, gt=0, le=10, description="Peak learning rate (SGD, cosine schedule).")
+        weight_decay: float = Field(4e-5, ge=0, le=1)
+        width: float = Field(1.0, gt=0, le=1, description="Channel width multiplier of the trained network.")
+        seed: int = Field(0, ge=0)
+        recal_images: int = Field(256, ge=1, description="Training images for BatchNorm recalibration.")
 
     def __init__(
         self,
@@ -68,10 +82,6 @@ class TrainEvaluator(Evaluator):
             task.dataset, data_dirs=data_dirs, train_limit=train_limit, val_limit=val_limit, recal_images=recal_images
         )
         self.cache: dict[str, dict[str, float]] = {}
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return ("accuracy",)
 
     def build(self, arch: Architecture) -> nn.Module:
         """A freshly (and always identically) initialised network of ``arch``."""

@@ -1,4 +1,4 @@
-"""Response models of the REST API (requests use `workers.spec.JobSpec` directly)."""
+"""Response models of the REST API (requests use `core.spec.JobSpec` directly)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from search_spaces import Architecture, get_space
 from service.schemas import CandidatePublic, FrontPublic, JobPublic
 from store import jobs as repo
-from workers.spec import JobSpec
+from core.spec import JobSpec
 
 if TYPE_CHECKING:
     from store import models as m

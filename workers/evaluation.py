@@ -144,8 +144,11 @@ def check_runnable(session: Session, spec: JobSpec) -> None:
         return
     task, options = spec.task, spec.evaluator_options("latency_lut", spec.evaluators.get("latency_lut", {}))
     if options.table is not None:
-        table = lut_repo.load_table(session, options.table)
-        table.check_task(task)
+        try:
+            table = lut_repo.load_table(session, options.table)
+            table.check_task(task)
+        except NasError as e:
+            raise NasError(f"evaluators.latency_lut.table: {e}") from None
     else:
         table = lut_repo.find_table(session, device=device.name, space=spec.space, shape=task.shape)
     if table is None:

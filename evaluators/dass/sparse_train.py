@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
 from core.errors import NasError
-from evaluators.base import Evaluator, Task
+from evaluators.base import DataDirs, Evaluator, EvaluatorOptions, Need, Task
 from evaluators.dass.search import memory_format
 from evaluators.datasets import scoring_data
 from evaluators.pruning import GradualPruning, LayerSparsity
@@ -151,6 +152,23 @@ class SparseTrainEvaluator(Evaluator):
     weights) and ``train_seconds``."""
 
     name: ClassVar[str] = "sparse_train"
+    produces: ClassVar[tuple[str, ...]] = (
+        "accuracy", "params", "macs", "nonzero_params", "nonzero_macs", "sparsity", "train_seconds"
+    )  # fmt: skip
+    needs: ClassVar[tuple[Need, ...]] = (DataDirs(),)
+
+    class Options(EvaluatorOptions):
+        epochs: int = Field(5, ge=1, le=1000, description="Training epochs.")
+        batch_size: int = Field(64, ge=1, le=4096)
+        lr: float = Field(0.025, gt=0, le=10)
+        weight_decay: float = Field(3e-4, ge=0, le=1)
+        prune_end: float = Field(0.6, gt=0, le=1, description="Share of training after which pruning ends.")
+        prune_updates: int = Field(20, ge=1, description="Mask updates of the gradual pruning schedule.")
+        drop_path_prob: float = Field(0.0, ge=0, lt=1)
+        train_limit: int | None = Field(5000, ge=1, description="Training images (None: the whole split).")
+        val_limit: int | None = Field(None, ge=1, description="Validation images scored (None: all).")
+        recal_images: int = Field(512, ge=1, description="Training images for BatchNorm recalibration.")
+        seed: int = Field(0, ge=0)
 
     def __init__(
         self,
@@ -189,10 +207,6 @@ class SparseTrainEvaluator(Evaluator):
             task.dataset, data_dirs=data_dirs, train_limit=train_limit, val_limit=val_limit, recal_images=recal_images
         )
         self.cache: dict[str, dict[str, float]] = {}
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        return ("accuracy", "params", "macs", "nonzero_params", "nonzero_macs", "sparsity", "train_seconds")
 
     def build(self, arch: Architecture) -> nn.Module:
         """A freshly (and always identically) initialised network of ``arch``."""

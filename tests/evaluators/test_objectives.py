@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import NasError
-from evaluators.objectives import Constraint, Objective, loss_matrix, violations
+from core.objectives import Constraint, Objective, loss_matrix, violations
 
 
 def test_objective_defaults_follow_the_metric() -> None:

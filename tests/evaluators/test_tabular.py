@@ -30,7 +30,7 @@ from store.artifacts import register_artifact
 from store.session import Database
 from store.settings import Settings
 from workers.scheduler import Scheduler
-from workers.spec import JobSpec
+from core.spec import JobSpec
 
 DATA = Path(__file__).parents[1] / "data"
 ASSET = Path(__file__).parents[2] / "search_spaces" / "nb201" / "data" / "nb201_cpu.csv.gz"

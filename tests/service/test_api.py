@@ -169,12 +169,12 @@ def test_concurrent_submissions(api: TestClient) -> None:
         assert wait(api, job_id)["state"] == "succeeded"
 
 
-def test_a_job_that_cannot_proceed_fails_with_the_reason(api: TestClient) -> None:
+def test_a_job_naming_a_missing_table_is_refused_at_submission(api: TestClient) -> None:
     bad = spec(objectives=[{"metric": "latency_ms"}], constraints=[], evaluators={"latency_lut": {"table": "missing"}})
     created = api.post("/api/jobs", json=bad, headers=KEY)
-    assert created.status_code == 201, created.text
-    job = wait(api, created.json()["id"])
-    assert job["state"] == "failed" and "no latency table 'missing'" in job["error"]
+    assert created.status_code == 422, created.text
+    assert created.json()["message"] == "evaluators.latency_lut.table: no latency table 'missing'"
+    assert api.get("/api/jobs").json()["count"] == 0
 
 
 def test_catalog_and_health(api: TestClient) -> None:

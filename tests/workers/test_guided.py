@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.errors import NasError
-from evaluators.objectives import Constraint, Objective
+from core.objectives import Constraint, Objective
 from evaluators.pareto import hypervolume, non_dominated_mask
 from search_spaces import get_space
 from workers.strategies import STRATEGIES, Proposal, Record, Result

@@ -86,7 +86,7 @@ def test_a_job_measures_its_missing_table_with_the_passes_it_asks_for(sqlite_db:
     from core.errors import NasError
     from store.settings import Settings
     from workers.evaluation import recipes_for
-    from workers.spec import JobSpec
+    from core.spec import JobSpec
 
     def spec(**lut: object) -> JobSpec:
         return JobSpec.model_validate(

@@ -21,7 +21,7 @@ from store.session import Database
 from store.settings import Settings
 from workers.latency import measure_table
 from workers.scheduler import Scheduler
-from workers.spec import JobSpec
+from core.spec import JobSpec
 
 DIGITS = {"in_channels": 1, "input_size": 8, "num_classes": 10}
 pytestmark = pytest.mark.usefixtures("ray_cluster")

@@ -18,7 +18,7 @@ from store import latency as lut_repo
 from store.session import Database
 from store.settings import Settings
 from workers.scheduler import Scheduler
-from workers.spec import JobSpec
+from core.spec import JobSpec
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 

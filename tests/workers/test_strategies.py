@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import NasError
-from evaluators.objectives import Constraint, Objective
+from core.objectives import Constraint, Objective
 from search_spaces import get_space
 from workers.strategies import STRATEGIES, Proposal, Record, Result, Strategy
 from workers.strategies.mnasnet_rl import mnasnet_reward

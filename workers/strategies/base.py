@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import NasError
 from evaluators.base import Task
-from evaluators.objectives import Constraint, Objective, violations
+from core.objectives import Constraint, Objective, violations
 from search_spaces import Architecture, SearchSpace
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from optuna.study._multi_objective import _calculate_nondomination_rank
 
 from core.errors import NasError
-from evaluators.objectives import violations
+from core.objectives import violations
 from evaluators.pareto import default_reference, hypervolume, non_dominated_mask, rank
 from predictors import PREDICTORS, Featurizer, Predictor
 from search_spaces import Architecture
