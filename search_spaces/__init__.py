@@ -15,9 +15,11 @@ SPACES: Registry[type[SearchSpace]] = Registry(
     "search space",
     {
         "dass": "search_spaces.dass:DassSpace",
+        "fbnet": "search_spaces.staged:FBNetSpace",
         "mnasnet": "search_spaces.mnasnet:MnasNetSpace",
         "nasnet": "search_spaces.nasnet:NasNetSpace",
         "nb201": "search_spaces.nb201:NasBench201Space",
+        "proxylessnas": "search_spaces.staged:ProxylessNasSpace",
         "sparse": "search_spaces.sparse:SparseMobileNetSpace",
     },
 )

@@ -1,5 +1,9 @@
 """Mobile operator kinds: regular conv, depthwise-separable conv, MBConv (each with optional
-squeeze-excite and shortcut) and the pooled linear classifier. Torch-free; modules in `modules`."""
+squeeze-excite and shortcut) and the pooled linear classifier. Torch-free; modules in `modules`.
+
+Attributes (in ``OpSpec.attrs``, so part of the latency-table key; absent means the default):
+``act`` (``relu``, ``relu6``: ProxylessNAS) changes no count; ``groups`` (MBConv only, FBNet's
+``_g2`` blocks) groups both 1x1 convs, which divides their weights and MACs by the group count."""
 
 from __future__ import annotations
 
@@ -58,8 +62,12 @@ class MBConv(Conv):
 
     def cost(self, spec: OpSpec) -> Cost:
         k2, out2, mid, c_in, c_out = spec.kernel**2, self.hw_out(spec) ** 2, spec.mid, spec.c_in, spec.c_out
-        params = c_in * mid + 2 * mid + k2 * mid + 2 * mid + mid * c_out + 2 * c_out
-        macs = c_in * mid * spec.hw**2 + (k2 * mid + mid * c_out) * out2
+        g = int(spec.attr("groups", 1))
+        if c_in % g or c_out % g:
+            raise ValueError(f"{spec.name or spec.kind}: {g} groups need channels divisible by {g} ({spec})")
+        expand, project = c_in * mid // g, mid * c_out // g
+        params = expand + 2 * mid + k2 * mid + 2 * mid + project + 2 * c_out
+        macs = expand * spec.hw**2 + (k2 * mid + project) * out2
         return Cost(params, macs) + _se_cost(spec, mid)
 
     def build(self, spec: OpSpec) -> nn.Module:

@@ -13,15 +13,40 @@ from search_spaces.ops.spec import OpSpec, se_channels
 DROPOUT = 0.2  # before the classifier, as in MnasNet and MobileNetV2
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, *, groups: int = 1, act: bool = True) -> nn.Sequential:
-    """Conv (no bias, 'same' padding) -> BatchNorm -> optional ReLU."""
+ACTIVATIONS = ("relu", "relu6")  # values of an OpSpec's ``act`` attribute (default relu)
+
+
+def conv_bn(
+    c_in: int, c_out: int, kernel: int, stride: int = 1, *, groups: int = 1, act: bool | str = True
+) -> nn.Sequential:
+    """Conv (no bias, 'same' padding) -> BatchNorm -> optional activation (``True``/``"relu"``: ReLU,
+    ``"relu6"``: ReLU6, ``False``: none)."""
     layers: list[nn.Module] = [
         nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(c_out),
     ]
     if act:
-        layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.ReLU6(inplace=True) if act == "relu6" else nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
+
+
+def _act(spec: OpSpec) -> str:
+    act = str(spec.attr("act", "relu"))
+    if act not in ACTIVATIONS:
+        raise ValueError(f"{spec.name or spec.kind}: activation {act!r} unknown; allowed: {', '.join(ACTIVATIONS)}")
+    return act
+
+
+class ChannelShuffle(nn.Module):
+    """ShuffleNet's channel shuffle between grouped convolutions (FBNet's ``_g2`` blocks)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
 
 
 class SqueezeExcite(nn.Module):
@@ -82,23 +107,25 @@ def _with_shortcut(spec: OpSpec, parts: list[nn.Module]) -> Layer:
 
 
 def conv_layer(spec: OpSpec) -> Layer:
-    return _with_shortcut(spec, [conv_bn(spec.c_in, spec.c_out, spec.kernel, spec.stride), *_se(spec, spec.c_out)])
+    body = conv_bn(spec.c_in, spec.c_out, spec.kernel, spec.stride, act=_act(spec))
+    return _with_shortcut(spec, [body, *_se(spec, spec.c_out)])
 
 
 def dconv_layer(spec: OpSpec) -> Layer:
     c_in = spec.c_in
-    parts = [conv_bn(c_in, c_in, spec.kernel, spec.stride, groups=c_in), *_se(spec, c_in)]
+    parts = [conv_bn(c_in, c_in, spec.kernel, spec.stride, groups=c_in, act=_act(spec)), *_se(spec, c_in)]
     return _with_shortcut(spec, [*parts, conv_bn(c_in, spec.c_out, 1, act=False)])
 
 
 def mbconv_layer(spec: OpSpec) -> Layer:
-    mid = spec.mid
-    parts = [
-        conv_bn(spec.c_in, mid, 1),
-        conv_bn(mid, mid, spec.kernel, spec.stride, groups=mid),
-        *_se(spec, mid),
-    ]
-    return _with_shortcut(spec, [*parts, conv_bn(mid, spec.c_out, 1, act=False)])
+    """Expand, depthwise, (SE), project; with a ``groups`` attribute the two 1x1 convs are grouped
+    and a channel shuffle follows the expansion (FBNet's IRF block with ``pw_group``)."""
+    mid, groups, act = spec.mid, int(spec.attr("groups", 1)), _act(spec)
+    parts = [conv_bn(spec.c_in, mid, 1, groups=groups, act=act)]
+    if groups > 1:
+        parts.append(ChannelShuffle(groups))
+    parts += [conv_bn(mid, mid, spec.kernel, spec.stride, groups=mid, act=act), *_se(spec, mid)]
+    return _with_shortcut(spec, [*parts, conv_bn(mid, spec.c_out, 1, groups=groups, act=False)])
 
 
 def classifier(spec: OpSpec) -> nn.Sequential:
