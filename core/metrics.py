@@ -48,6 +48,11 @@ def register_metric(metric: Metric) -> Metric:
     return metric
 
 
+def unregister_metric(name: str) -> None:
+    """Remove ``name`` (a metric registered for a test or a session)."""
+    METRICS.pop(name, None)
+
+
 def get_metric(name: str) -> Metric:
     """The record of ``name``; unknown names raise `UnknownPluginError` listing the known."""
     try:

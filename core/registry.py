@@ -37,6 +37,11 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered as {self._targets[name]!r}")
         self._targets[name] = target
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plug-in registered for a test or a session); unknown names are ignored."""
+        self._targets.pop(name, None)
+        self._loaded.pop(name, None)
+
     def get(self, name: str) -> T:
         """The object registered as ``name``; unknown names raise `UnknownPluginError` listing the known."""
         if name not in self._loaded:

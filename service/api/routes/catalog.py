@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -76,10 +77,18 @@ def strategies() -> list[str]:
 
 
 @router.get("/evaluators")
-def evaluators() -> list[str]:
-    return EVALUATORS.names()
+def evaluators() -> list[dict[str, Any]]:
+    """Each evaluator: the metrics it produces (null: those of its table or predictors), the JSON
+    schema of its job options (``"evaluators": {name: {...}}``) and what the worker resolves for it."""
+    out = []
+    for name in EVALUATORS.names():
+        cls = EVALUATORS.get(name)
+        needs = [type(n).__name__ for n in cls.needs]
+        out.append({"name": name, "metrics": cls.produces, "options": cls.Options.model_json_schema(), "needs": needs})
+    return out
 
 
 @router.get("/metrics")
-def metrics() -> dict[str, str]:
-    return dict(METRICS)
+def metrics() -> dict[str, dict[str, Any]]:
+    """Each metric's record: direction, unit, log scale, scope, hypervolume reference, default evaluator."""
+    return {name: asdict(m) for name, m in METRICS.items()}
