@@ -1,5 +1,6 @@
 """Downloads: a candidate's bundle files (arch.json, safetensors, .pt2, ONNX, standalone .py) and a
-zip of a job's whole front. Bundles are built on first request and then served as files."""
+zip of a job's whole front. Bundles are built on first request and then served as files; a format
+that could not be built answers with its reason (a 422), and the others are still served."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.responses import FileResponse
 
 from core.errors import NasError
 from service.api.deps import SessionDep, SettingsDep
-from service.exports.bundle import ALL_FILES, build_bundle, zip_front
+from service.exports.bundle import ALL_FILES, build_bundle, failed_files, zip_front
 from store import jobs as repo
 from store.jobs import NotFoundError
 from store.settings import Settings
@@ -59,7 +60,12 @@ async def list_files(job_id: str, seq: int, session: SessionDep, settings: Setti
     manifest = json.loads((folder / "arch.json").read_text())
     base = f"/api/jobs/{job_id}/candidates/{seq}/files"
     files = {name: {**info, "url": f"{base}/{name}"} for name, info in manifest["files"].items()}
-    return {"arch.json": f"{base}/arch.json", "files": files, "weights": manifest["weights"]}
+    return {
+        "arch.json": f"{base}/arch.json",
+        "files": files,
+        "failed": manifest.get("failed", {}),
+        "weights": manifest["weights"],
+    }
 
 
 @router.get("/{job_id}/candidates/{seq}/files/{name:path}")
@@ -69,6 +75,11 @@ async def download(job_id: str, seq: int, name: str, session: SessionDep, settin
         raise NotFoundError(f"no file {name!r}; files: {', '.join(ALL_FILES)}")
     job, candidate = _job(session, job_id), _candidate(session, job_id, seq)
     folder = await _bundle(settings, job, candidate)
+    if (reason := failed_files(folder).get(name)) is not None:
+        raise ExportError(
+            f"{name} could not be built for candidate {seq} of job {job_id}: {reason}. "
+            f"The bundle's other files are served; arch.json lists what failed under 'failed'"
+        )
     filename = f"{job_id}-{seq}-{candidate['arch_id']}-{name}"
     return FileResponse(folder / name, media_type=MEDIA[name], filename=filename)
 
