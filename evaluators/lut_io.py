@@ -13,7 +13,13 @@ given on import. Foreign CSV: the ProxylessNAS/Once-for-All mobile table layout 
 in_h, in_w, in_c, out_h, out_w, out_c, expand, kernel, stride, idskip, count, mean_ms, var_ms2``);
 rows are translated to our operator signatures (``Conv`` = 3x3 stem, ``Conv_1`` = 1x1 head,
 ``Logits`` = classifier, ``expanded_conv`` = MBConv, expansion 1 = depthwise separable), the mean
-becomes the entry's value and the spread is the normal IQR, 1.349 x sqrt(variance).
+becomes the entry's value and the spread is the normal IQR, 1.349 x sqrt(variance). Imported for a
+staged space (`search_spaces.staged`), the operators carry that space's attributes (ProxylessNAS:
+ReLU6), so the table prices the space's own signatures.
+
+`PROXYLESS_MOBILE_LUT` is ProxylessNAS's mobile table as shipped with this package (source and
+licence in ``evaluators/data/README.md``); it prices every architecture of the ``proxylessnas``
+space at 224x224x3 -> 1000.
 """
 
 from __future__ import annotations
@@ -24,14 +30,18 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.errors import NasError
 from evaluators.devices import Device
 from evaluators.latency_lut import Entry, LatencyTable
-from search_spaces.ops.spec import OpSpec
+from search_spaces import SPACES, get_space
+from search_spaces.ops.spec import AttrValue, OpSpec
+from search_spaces.staged import StagedSpace
 
 FORMAT = "nas-latency-table"
+PROXYLESS_MOBILE_LUT = Path(__file__).parent / "data" / "proxylessnas_mobile_lut.csv"
 PROXYLESS_COLUMNS = {
     "op",
     "in_h",
@@ -168,8 +178,9 @@ def from_csv(text: str, *, device: Device, space: str, shape: dict[str, int]) ->
                 int(_number(row.get("runs") or 0, f"line {n} runs")),
             )
     elif columns >= PROXYLESS_COLUMNS:
+        attrs = _op_attrs(space)
         for n, row in enumerate(reader, start=2):
-            spec = _proxyless_op(row, n, shape["num_classes"])
+            spec = _proxyless_op(row, n, shape["num_classes"], attrs)
             if spec is None:
                 skipped.append(f"line {n}: {row.get('key') or row.get('op')}")
                 continue
@@ -188,7 +199,17 @@ def from_csv(text: str, *, device: Device, space: str, shape: dict[str, int]) ->
     return ImportResult(table, device, skipped)
 
 
-def _proxyless_op(row: dict[str, str], n: int, num_classes: int) -> OpSpec | None:
+def _op_attrs(space: str) -> tuple[tuple[str, AttrValue], ...]:
+    """The attributes every operator of ``space`` carries (staged spaces); none for other spaces."""
+    if space not in SPACES.names():
+        return ()
+    instance = get_space(space)
+    return instance.desc.op_attrs if isinstance(instance, StagedSpace) else ()
+
+
+def _proxyless_op(
+    row: dict[str, str], n: int, num_classes: int, attrs: tuple[tuple[str, AttrValue], ...] = ()
+) -> OpSpec | None:
     def num(key: str) -> int:
         return int(_number(row[key], f"line {n} {key}"))
 
@@ -201,9 +222,9 @@ def _proxyless_op(row: dict[str, str], n: int, num_classes: int) -> OpSpec | Non
         )
     stride = max(1, round(num("in_h") / num("out_h")))
     if op == "Conv":  # the 3x3 stem
-        return OpSpec("conv", num("in_c"), num("out_c"), num("in_h"), kernel=3, stride=stride)
+        return OpSpec("conv", num("in_c"), num("out_c"), num("in_h"), kernel=3, stride=stride, attrs=attrs)
     if op == "Conv_1":  # the 1x1 head
-        return OpSpec("conv", num("in_c"), num("out_c"), num("in_h"), kernel=1, stride=stride)
+        return OpSpec("conv", num("in_c"), num("out_c"), num("in_h"), kernel=1, stride=stride, attrs=attrs)
     if op == "expanded_conv":
         expand, skip = num("expand"), "id" if num("idskip") else "none"
         kind = "dconv" if expand == 1 else "mbconv"
@@ -216,5 +237,6 @@ def _proxyless_op(row: dict[str, str], n: int, num_classes: int) -> OpSpec | Non
             stride=num("stride"),
             expansion=expand,
             skip=skip,
+            attrs=attrs,
         )
     return None
