@@ -31,7 +31,8 @@ from evaluators.dass.search import memory_format
 from evaluators.datasets import scoring_data
 from evaluators.pruning import GradualPruning, LayerSparsity
 from search_spaces import get_space
-from search_spaces.ops import dass, sparse
+from search_spaces.dass import ops as dass
+from search_spaces.ops import sparse
 from search_spaces.ops.spec import Cost, OpSpec
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import InvalidArchitectureError
+from search_spaces.cells.genotype import MacroCodec, cell_tokens, check_edges
 
 # The DARTS primitives (genotypes.PRIMITIVES), in the reference order. "none" exists only in the
 # one-shot network; a discrete cell never holds it (the derivation skips it), so genes use OPS.
@@ -42,7 +43,6 @@ NUM_INPUTS = 2  # cell inputs c_{k-2}, c_{k-1}
 
 _EDGE = r"([a-z0-9_]+)@(\d+)"
 _NODE = re.compile(rf"^{_EDGE}\+{_EDGE}$")
-_MACRO = re.compile(r"^C=(\d+) L=(\d+) s=(\d+(?:\.\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -108,39 +108,29 @@ def format_cell(cell: Cell) -> str:
 
 def parse_cell(text: str, *, ops: tuple[str, ...] = OPS) -> Cell:
     """Inverse of `format_cell` (pairs in either order); checks operation names and inputs."""
-    if not isinstance(text, str):
-        raise InvalidArchitectureError(f"a cell must be a string, got {type(text).__name__}")
-    tokens = text.split()
-    if len(tokens) != NUM_NODES:
-        raise InvalidArchitectureError(
-            f"a cell is {NUM_NODES} nodes 'op@input+op@input' separated by spaces; got {len(tokens)} tokens"
-        )
+    tokens = cell_tokens(text, NUM_NODES, shape=f"{NUM_NODES} nodes 'op@input+op@input'")
     nodes = []
     for i, token in enumerate(tokens):
         m = _NODE.match(token)
         if m is None:
             raise InvalidArchitectureError(f"node {i} {token!r}: expected <op>@<input>+<op>@<input>")
         op1, in1, op2, in2 = m.group(1), int(m.group(2)), m.group(3), int(m.group(4))
-        for op, inp in ((op1, in1), (op2, in2)):
-            if op not in ops:
-                raise InvalidArchitectureError(f"node {i}: operation {op!r} is not allowed; allowed: {', '.join(ops)}")
-            if inp > i + 1:
-                raise InvalidArchitectureError(f"node {i}: input {inp} is not allowed; allowed: 0..{i + 1}")
+        check_edges(f"node {i}", [(op1, in1), (op2, in2)], ops=ops, last_input=i + 1)
         if in1 == in2:
             raise InvalidArchitectureError(f"node {i}: the two inputs must be distinct states, got {in1} twice")
         nodes.append(Node.of((op1, in1), (op2, in2)))
     return Cell(tuple(nodes))
 
 
+MACRO = MacroCodec(Macro, keys=("C", "L", "s"), placeholders=("channels", "cells", "sparsity"))
+
+
 def format_macro(macro: Macro) -> str:
-    return f"C={macro.channels} L={macro.cells} s={macro.sparsity:g}"
+    return MACRO.format(macro)
 
 
 def parse_macro(text: str) -> Macro:
-    m = _MACRO.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise InvalidArchitectureError(f"macro {text!r}: expected 'C=<channels> L=<cells> s=<sparsity>'")
-    return Macro(int(m.group(1)), int(m.group(2)), float(m.group(3)))
+    return MACRO.parse(text)
 
 
 def edge_count(nodes: int = NUM_NODES) -> int:

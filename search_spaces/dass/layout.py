@@ -20,15 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from search_spaces.cells.steps import Attrs, OpTable, Step, table_spec
 from search_spaces.dass.genotype import NUM_INPUTS, NUM_NODES, OPS, Cell, Macro
-from search_spaces.ops.dass import Step
-from search_spaces.ops.spec import AttrValue, OpSpec
+from search_spaces.ops.spec import OpSpec
 
 STEM_MULTIPLIER = 3
 MULTIPLIER = NUM_NODES  # channels of a cell output / the cell's C
 
-# operation name -> (kind, kernel, attrs)
-OP_TABLE: dict[str, tuple[str, int, tuple[tuple[str, AttrValue], ...]]] = {
+OP_TABLE: OpTable = {
     "max_pool_3x3": ("dass_pool", 3, (("pool", "max"),)),
     "avg_pool_3x3": ("dass_pool", 3, (("pool", "avg"),)),
     "sep_conv_3x3": ("dass_sep", 3, ()),
@@ -62,7 +61,7 @@ class Position:
         return -(-self.hw_p // 2) if self.reduction else self.hw_p
 
 
-def _sparse(kind: str, s: float) -> tuple[tuple[str, AttrValue], ...]:
+def _sparse(kind: str, s: float) -> Attrs:
     return (("sparsity", s),) if kind in SPARSE_KINDS else ()
 
 
@@ -117,8 +116,7 @@ def op_spec(op: str, c: int, hw: int, stride: int, s: float, name: str = "") -> 
         return spec("dass_reduce", c, c, hw, s, stride=2, name=name)
     if op not in OP_TABLE:
         raise ValueError(f"operation {op!r} is not allowed in a discrete cell; allowed: {', '.join(OPS)}")
-    kind, kernel, attrs = OP_TABLE[op]
-    return spec(kind, c, c, hw, s, kernel=kernel, stride=stride, attrs=attrs, name=name)
+    return table_spec(OP_TABLE, op, c, c, hw, stride=stride, attrs=_sparse(OP_TABLE[op][0], s), name=name)
 
 
 def add_spec(c: int, hw: int, name: str = "") -> OpSpec:
@@ -153,7 +151,7 @@ def build_steps(
                 if one is None:
                     sides.append(states[idx])
                 else:
-                    steps.append(Step(one, (states[idx],), one.name, cell_op=True))
+                    steps.append(Step(one, (states[idx],), one.name, drop_cell=pos.index))
                     sides.append(one.name)
             add = add_spec(pos.c, pos.hw_out, f"{name}.n{i}")
             steps.append(Step(add, tuple(sides), add.name))

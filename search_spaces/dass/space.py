@@ -13,7 +13,6 @@ need nothing else); which values it may take are options of the space.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,36 +21,35 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from core.errors import InvalidArchitectureError
 from search_spaces.arch import Architecture
-from search_spaces.base import Params, SearchSpace, choices_of, unique_ops
+from search_spaces.base import Params, unique_ops
+from search_spaces.cells.space import CELLS, CellSpace, checked_ops
 from search_spaces.dass.genotype import (
+    MACRO,
     NUM_NODES,
     OPS,
     Cell,
     Macro,
     Node,
     format_cell,
-    format_macro,
     input_pairs,
     parse_cell,
-    parse_macro,
 )
 from search_spaces.dass.layout import build_steps, catalogue_ops
+from search_spaces.dass.ops import total_effective_cost
 from search_spaces.dass.presets import REFERENCES
-from search_spaces.ops.dass import Step, total_effective_cost
 from search_spaces.ops.spec import Cost, OpSpec
 
 if TYPE_CHECKING:
-    from search_spaces.ops.dass_modules import DassNetwork
+    from search_spaces.cells.network import CellNetwork
+    from search_spaces.cells.steps import Step
 
-CELLS = ("n", "r")  # gene prefixes: normal, reduction
-CELL_NAMES = {"n": "normal", "r": "reduction"}
 CHANNELS = (8, 16, 36)  # C: the reduced CPU setting, DARTS's search network, DARTS's CIFAR network
 NUM_CELLS = (5, 20)  # L: the reduced CPU setting, DARTS's CIFAR network
 SPARSITIES = (0.0, 0.5, 0.9, 0.95)
 MACRO_GENES = ("channels", "cells", "sparsity")
 
 
-class DassSpace(SearchSpace):
+class DassSpace(CellSpace):
     """Genes ``{n,r}{i}_in`` (the node's two inputs ``"a,b"``), ``{n,r}{i}_op1`` / ``_op2`` (the
     operations on inputs a and b), ``channels``, ``cells``, ``sparsity``. The options narrow the
     macro values (and the operations, for tests)."""
@@ -62,6 +60,8 @@ class DassSpace(SearchSpace):
         "DARTS normal + reduction cells (4 nodes, 7 ops) on the DARTS CIFAR network, every conv and the classifier "
         "sparse (DASS)"
     )
+    macro_genes: ClassVar[tuple[str, ...]] = MACRO_GENES
+    macro_codec = MACRO
 
     def __init__(
         self,
@@ -71,9 +71,7 @@ class DassSpace(SearchSpace):
         sparsities: Sequence[float] = SPARSITIES,
         ops: Sequence[str] = OPS,
     ) -> None:
-        unknown = [o for o in ops if o not in OPS]
-        if unknown or not ops:
-            raise ValueError(f"ops: unknown {unknown}; allowed: {', '.join(OPS)}")
+        self.ops_allowed = checked_ops(ops, OPS)
         for gene, values, ok in (
             ("channels", channels, lambda v: isinstance(v, int) and v >= 2 and v % 2 == 0),
             ("cells", cells, lambda v: isinstance(v, int) and v >= 1),
@@ -85,11 +83,11 @@ class DassSpace(SearchSpace):
                     f"{gene}: {bad or 'none given'} not allowed; need even channels >= 2, cells >= 1, "
                     "sparsities (floats) in [0, 1)"
                 )
-        self.ops_allowed = tuple(ops)
         dists: dict[str, BaseDistribution] = {}
         groups: list[list[str]] = []
         for p in CELLS:
             for i in range(NUM_NODES):
+                # a node's inputs and operations stay together (an operation belongs to its input)
                 node = [f"{p}{i}_in", f"{p}{i}_op1", f"{p}{i}_op2"]
                 dists[node[0]] = CategoricalDistribution(input_pairs(i))
                 dists[node[1]] = CategoricalDistribution(self.ops_allowed)
@@ -102,90 +100,30 @@ class DassSpace(SearchSpace):
         self._groups = [*groups, *([g] for g in MACRO_GENES)]
 
     # -- genes -----------------------------------------------------------------------------------
-    def distributions(self) -> dict[str, BaseDistribution]:
-        return dict(self._dists)
-
-    def gene_groups(self) -> list[list[str]]:
-        """A node's inputs and operations stay together (an operation belongs to its input)."""
-        return [list(g) for g in self._groups]
-
-    def cells_of(self, params: Mapping[str, Any]) -> tuple[Cell, Cell, Macro]:
-        """Normal cell, reduction cell and macro setting of a parameter dict."""
-        normal, reduce = (self._cell(params, p) for p in CELLS)
-        return normal, reduce, Macro(params["channels"], params["cells"], params["sparsity"])
-
-    @staticmethod
-    def _cell(params: Mapping[str, Any], p: str) -> Cell:
+    def _cell(self, params: Mapping[str, Any], p: str) -> Cell:
         nodes = []
         for i in range(NUM_NODES):
             a, b = (int(x) for x in str(params[f"{p}{i}_in"]).split(","))
             nodes.append(Node(params[f"{p}{i}_op1"], a, params[f"{p}{i}_op2"], b))
         return Cell(tuple(nodes))
 
-    @staticmethod
-    def _cell_params(cell: Cell, p: str) -> Params:
+    def _cell_params(self, cell: Cell, p: str) -> Params:
         out: Params = {}
         for i, n in enumerate(cell.nodes):
             out |= {f"{p}{i}_in": f"{n.in1},{n.in2}", f"{p}{i}_op1": n.op1, f"{p}{i}_op2": n.op2}
         return out
 
-    def params_of(self, normal: Cell, reduce: Cell, macro: Macro) -> Params:
-        """Inverse of `cells_of` (values not yet checked against the space)."""
-        return {
-            **self._cell_params(normal, "n"),
-            **self._cell_params(reduce, "r"),
-            "channels": macro.channels,
-            "cells": macro.cells,
-            "sparsity": macro.sparsity,
-        }
+    def parse_cell(self, text: str) -> Cell:
+        return parse_cell(text, ops=self.ops_allowed)
 
-    def check_macro(self, macro: Macro) -> Macro:
-        """``macro`` if the space allows each of its values; else `InvalidArchitectureError`
-        naming the gene and the allowed values."""
-        for gene, value in zip(MACRO_GENES, (macro.channels, macro.cells, macro.sparsity), strict=True):
-            allowed = choices_of(self._dists[gene])
-            if value not in allowed:
-                raise InvalidArchitectureError(
-                    f"{gene} {value:g} is not allowed; allowed: {', '.join(f'{a:g}' for a in allowed)}"
-                )
-        return macro
-
-    def architecture(self, normal: Cell, reduce: Cell, macro: Macro) -> Architecture:
-        """The validated architecture of two cells and a macro setting."""
-        return self.decode(self.params_of(normal, reduce, macro))
-
-    def parse_genome(self, genome: Sequence[str]) -> Params:
-        if len(genome) != 3:
-            raise InvalidArchitectureError(
-                f"genome: {self.name} genomes are [normal cell, reduction cell, macro]; got {len(genome)} strings"
-            )
-        params: Params = {}
-        for i, p in enumerate(CELLS):
-            try:
-                cell = parse_cell(genome[i], ops=self.ops_allowed)
-            except InvalidArchitectureError as e:
-                raise InvalidArchitectureError(f"genome[{i}] ({CELL_NAMES[p]} cell): {e}") from None
-            params |= self._cell_params(cell, p)
-        try:
-            macro = self.check_macro(parse_macro(genome[2]))
-            params |= {"channels": macro.channels, "cells": macro.cells, "sparsity": macro.sparsity}
-        except InvalidArchitectureError as e:
-            raise InvalidArchitectureError(f"genome[2] (macro): {e}") from None
-        return params
-
-    def format_genome(self, params: Mapping[str, Any]) -> tuple[str, ...]:
-        normal, reduce, macro = self.cells_of(params)
-        return format_cell(normal), format_cell(reduce), format_macro(macro)
+    def format_cell(self, cell: Cell) -> str:
+        return format_cell(cell)
 
     # -- size ------------------------------------------------------------------------------------
     def cell_cardinality(self) -> int:
         """Distinct cells: node i has (i + 2 choose 2) input pairs and |ops|^2 operation pairs
         (the DARTS paper's count, about 10^9 per cell with its 7 operations)."""
         return math.prod(len(input_pairs(i)) * len(self.ops_allowed) ** 2 for i in range(NUM_NODES))
-
-    def cardinality(self) -> int:
-        macro = math.prod(len(choices_of(self._dists[g])) for g in MACRO_GENES)
-        return self.cell_cardinality() ** 2 * macro
 
     def summary(self, arch: Architecture) -> str:
         return f"DARTS {arch.genome[2]} | " + " | ".join(arch.genome[:2])
@@ -203,20 +141,15 @@ class DassSpace(SearchSpace):
             out[name] = genome
         return out
 
-    def steps(
-        self, arch: Architecture, *, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224
-    ) -> list[Step]:
-        """The network's steps (operators and wiring)."""
-        normal, reduce, macro = self.cells_of(self.to_params(arch))
-        return build_steps(
-            normal, reduce, macro, num_classes=num_classes, in_channels=in_channels, input_size=input_size
-        )
+    def network_steps(self, normal: Cell, reduction: Cell, macro: Macro, *, shape: dict[str, int]) -> list[Step]:
+        return build_steps(normal, reduction, macro, **shape)
 
-    def ops(
-        self, arch: Architecture, *, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224
-    ) -> list[OpSpec]:
-        steps = self.steps(arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
-        return [s.spec for s in steps]
+    def network(self, steps: list[Step], macro: Macro, *, shape: dict[str, int]) -> CellNetwork:
+        """DARTS's drop path (off until the trainer raises ``drop_path.prob``); the sparse layers
+        initialise and prune themselves."""
+        from search_spaces.cells.network import CellNetwork, UniformDropPath
+
+        return CellNetwork(steps, drop_path=UniformDropPath(), init=False)
 
     def effective_cost(
         self, arch: Architecture, *, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224
@@ -225,18 +158,6 @@ class DassSpace(SearchSpace):
         return total_effective_cost(
             self.ops(arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
         )
-
-    def build(
-        self, arch: Architecture, *, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224
-    ) -> DassNetwork:
-        """The cells wired as a DAG; its modules are exactly `ops` (``model.specs``)."""
-        from search_spaces.ops.dass_modules import DassNetwork
-
-        return DassNetwork(self.steps(arch, num_classes=num_classes, in_channels=in_channels, input_size=input_size))
-
-    def macros(self) -> list[Macro]:
-        """Every macro setting the space allows."""
-        return [Macro(c, n, s) for c, n, s in itertools.product(*(choices_of(self._dists[g]) for g in MACRO_GENES))]
 
     def op_catalogue(self, *, num_classes: int = 1000, in_channels: int = 3, input_size: int = 224) -> list[OpSpec]:
         """Exact: every operation at every cell position, for every macro setting."""

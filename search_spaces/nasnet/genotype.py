@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import InvalidArchitectureError
+from search_spaces.cells.genotype import MacroCodec, cell_tokens, check_edges
 
 # The paper's 13 operations, in the paper's order.
 OPS: tuple[str, ...] = (
@@ -40,7 +41,6 @@ NUM_BLOCKS = 5
 
 _BLOCK = re.compile(r"^(add|cat)\((\w+)@(\d+),(\w+)@(\d+)\)$")
 _KEEP = re.compile(r"^keep=(none|\d+)$")
-_MACRO = re.compile(r"^N=(\d+) f=(\d+) stem=(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -102,24 +102,14 @@ def format_cell(cell: Cell) -> str:
 
 def parse_cell(text: str, *, num_blocks: int = NUM_BLOCKS, ops: tuple[str, ...] = OPS) -> Cell:
     """Inverse of `format_cell`; checks operation names, input ranges and ``keep``."""
-    if not isinstance(text, str):
-        raise InvalidArchitectureError(f"a cell must be a string, got {type(text).__name__}")
-    tokens = text.split()
-    if len(tokens) != num_blocks + 1:
-        raise InvalidArchitectureError(
-            f"a cell is {num_blocks} blocks and keep=<state|none> separated by spaces; got {len(tokens)} tokens"
-        )
+    tokens = cell_tokens(text, num_blocks + 1, shape=f"{num_blocks} blocks and keep=<state|none>")
     blocks = []
     for b, token in enumerate(tokens[:-1]):
         m = _BLOCK.match(token)
         if m is None:
             raise InvalidArchitectureError(f"block {b} {token!r}: expected add(<op>@<input>,<op>@<input>) or cat(...)")
         comb, op1, in1, op2, in2 = m.groups()
-        for op, inp in ((op1, int(in1)), (op2, int(in2))):
-            if op not in ops:
-                raise InvalidArchitectureError(f"block {b}: operation {op!r} is not allowed; allowed: {', '.join(ops)}")
-            if inp > b + 1:
-                raise InvalidArchitectureError(f"block {b}: input {inp} is not allowed; allowed: 0..{b + 1}")
+        check_edges(f"block {b}", [(op1, int(in1)), (op2, int(in2))], ops=ops, last_input=b + 1)
         blocks.append(Block(op1, int(in1), op2, int(in2), "add" if comb == "add" else "concat"))
     m = _KEEP.match(tokens[-1])
     keep = None if m is None or m.group(1) == "none" else int(m.group(1))
@@ -130,12 +120,12 @@ def parse_cell(text: str, *, num_blocks: int = NUM_BLOCKS, ops: tuple[str, ...] 
     return Cell(tuple(blocks), keep)
 
 
+MACRO = MacroCodec(Macro, keys=("N", "f", "stem"), placeholders=("cells", "filters", "multiplier"))
+
+
 def format_macro(macro: Macro) -> str:
-    return f"N={macro.cells} f={macro.filters} stem={macro.stem}"
+    return MACRO.format(macro)
 
 
 def parse_macro(text: str) -> Macro:
-    m = _MACRO.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise InvalidArchitectureError(f"macro {text!r}: expected 'N=<cells> f=<filters> stem=<multiplier>'")
-    return Macro(*(int(g) for g in m.groups()))
+    return MACRO.parse(text)

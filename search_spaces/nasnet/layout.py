@@ -24,17 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
+from search_spaces.cells.steps import OpTable, Step, table_spec
 from search_spaces.nasnet.genotype import Cell, Macro
-from search_spaces.ops.nasnet import Step
-from search_spaces.ops.spec import AttrValue, OpSpec
+from search_spaces.ops.spec import OpSpec
 
 S = TypeVar("S")
 SMALL_INPUT = 64  # inputs up to this size use the CIFAR stem
 IMAGENET_STEM_FILTERS = 32  # x the stem multiplier
 DROPOUT = {"imagenet": 0.5, "cifar": 0.0}  # the reference configs' dense dropout
 
-# operation name -> (kind, kernel, attrs)
-OP_TABLE: dict[str, tuple[str, int, tuple[tuple[str, AttrValue], ...]]] = {
+OP_TABLE: OpTable = {
     "conv1x3_3x1": ("nasnet_conv_pair", 3, ()),
     "conv1x7_7x1": ("nasnet_conv_pair", 7, ()),
     "dil3x3": ("nasnet_conv", 3, (("dil", 2),)),
@@ -65,8 +64,7 @@ def op_spec(op: str, c_in: int, filters: int, hw: int, stride: int, name: str = 
         if stride == 1 and c_in == filters:
             return None
         return OpSpec("nasnet_conv", c_in, filters, hw, kernel=1, stride=stride, name=name)
-    kind, kernel, attrs = OP_TABLE[op]
-    return OpSpec(kind, c_in, filters, hw, kernel=kernel, stride=stride, attrs=attrs, name=name)
+    return table_spec(OP_TABLE, op, c_in, filters, hw, stride=stride, name=name)
 
 
 def reduce_spec(c_in: int, c_out: int, hw: int, *, stride: int, relu: bool, name: str = "") -> OpSpec:
@@ -87,6 +85,11 @@ def add_spec(c: int, hw: int, name: str = "") -> OpSpec:
 
 def stem_mode(input_size: int) -> str:
     return "cifar" if input_size <= SMALL_INPUT else "imagenet"
+
+
+def cell_count(macro: Macro, input_size: int) -> int:
+    """Cells of the network (what `walk` returns): 3N normal, 2 reduction and the ImageNet stem's 2."""
+    return 3 * macro.cells + 2 + (2 if stem_mode(input_size) == "imagenet" else 0)
 
 
 class Builder(Protocol[S]):
@@ -238,8 +241,8 @@ class StepBuilder:
 
 def build_steps(
     normal: Cell, reduction: Cell, macro: Macro, *, num_classes: int, in_channels: int, input_size: int
-) -> tuple[list[Step], int]:
-    """The network's steps in execution order, and its number of cells (for ScheduledDropPath)."""
+) -> list[Step]:
+    """The network's steps in execution order."""
     builder = StepBuilder(normal, reduction)
-    cells = walk(builder, macro, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
-    return builder.steps, cells
+    walk(builder, macro, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
+    return builder.steps

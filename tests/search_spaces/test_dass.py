@@ -12,8 +12,8 @@ from core.errors import InvalidArchitectureError
 from search_spaces import Architecture, get_space
 from search_spaces.dass import DassSpace
 from search_spaces.dass.genotype import PRIMITIVES, derive_cell, edge_count, format_cell
+from search_spaces.dass.ops import effective_cost
 from search_spaces.dass.presets import DARTS_V2_NORMAL, DARTS_V2_REDUCE
-from search_spaces.ops.dass import effective_cost
 from search_spaces.ops.sparse import n_pruned
 from search_spaces.ops.sparse_modules import sparse_layers
 

@@ -13,11 +13,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from core.errors import InvalidArchitectureError
 from search_spaces import SearchSpace, get_space
 from search_spaces.base import choices_of
+from search_spaces.cells.network import drop_path
 from search_spaces.nasnet import NasNetSpace
 from search_spaces.nasnet.genotype import OPS
 from search_spaces.nasnet.layout import op_spec, reduce_spec
 from search_spaces.ops.modules import build_op
-from search_spaces.ops.nasnet_modules import drop_path
 from search_spaces.ops.spec import OpSpec
 
 space = NasNetSpace()

@@ -1,4 +1,4 @@
-"""NASNet operator kinds (Zoph et al., CVPR 2018), torch-free; their modules are in `nasnet_modules`.
+"""NASNet operator kinds (Zoph et al., CVPR 2018), torch-free; their modules are in `modules`.
 
 Each kind reproduces the reference implementation (TF-slim ``nets/nasnet``), so parameter
 counts match it exactly: convolutions have no bias, every BatchNorm is affine, and a conv
@@ -16,7 +16,7 @@ applied to a cell state is preceded by a ReLU (ReLU-conv-BN order).
 * ``nasnet_reduce``: the factorized reduction: (``relu`` attr) -> two 1x1 convs on the input
   sampled at stride 2, one shifted by a pixel, concatenated -> BN; at stride 1 a 1x1 conv -> BN.
 * ``nasnet_add`` / ``nasnet_concat``: combine two block outputs by addition / the cell states by
-  concatenation (no parameters; listed so latency tables can time them).
+  concatenation (the shared `search_spaces.cells.steps.Combine`).
 * ``nasnet_head``: ReLU -> global average pool -> dropout (``drop`` attr) -> linear.
 """
 
@@ -25,26 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from search_spaces.cells.steps import ADD, CONCAT
+from search_spaces.cells.steps import bn_cost as _bn
 from search_spaces.ops.spec import Cost, OpSpec, conv_out
 
 if TYPE_CHECKING:
     from torch import nn
-
-
-@dataclass(frozen=True)
-class Step:
-    """One operator of a NASNet network and its wiring: ``spec`` reads the registers ``inputs``
-    (``"input"`` is the image batch) and writes ``output``. ``drop_cell`` >= 0 marks an
-    operation inside cell number ``drop_cell``, where ScheduledDropPath applies."""
-
-    spec: OpSpec
-    inputs: tuple[str, ...]
-    output: str
-    drop_cell: int = -1
-
-
-def _bn(c: int) -> Cost:
-    return Cost(2 * c, 0)
 
 
 @dataclass(frozen=True)
@@ -59,7 +45,7 @@ class Stem:
         return Cost(weights, weights * self.hw_out(spec) ** 2) + _bn(spec.c_out)
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import stem
+        from search_spaces.nasnet.modules import stem
 
         return stem(spec)
 
@@ -74,7 +60,7 @@ class Conv:
         return Cost(weights, weights * self.hw_out(spec) ** 2) + _bn(spec.c_out)
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import relu_conv_bn
+        from search_spaces.nasnet.modules import relu_conv_bn
 
         return relu_conv_bn(spec)
 
@@ -88,7 +74,7 @@ class ConvPair(Conv):
         return Cost(first + second, first * spec.hw * out + second * out * out) + _bn(c_out)
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import conv_pair
+        from search_spaces.nasnet.modules import conv_pair
 
         return conv_pair(spec)
 
@@ -102,7 +88,7 @@ class SepConv(Conv):
         return first + second
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import stacked_sep_conv
+        from search_spaces.nasnet.modules import stacked_sep_conv
 
         return stacked_sep_conv(spec)
 
@@ -116,7 +102,7 @@ class Pool(Conv):
         return Cost(weights, weights * self.hw_out(spec) ** 2) + _bn(spec.c_out)
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import pool
+        from search_spaces.nasnet.modules import pool
 
         return pool(spec)
 
@@ -131,25 +117,9 @@ class Reduce:
         return Cost(weights, weights * self.hw_out(spec) ** 2) + _bn(spec.c_out)
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import factorized_reduction
+        from search_spaces.nasnet.modules import factorized_reduction
 
         return factorized_reduction(spec)
-
-
-@dataclass(frozen=True)
-class Combine:
-    """Parameter-free: ``nasnet_add`` (c_in = c_out) and ``nasnet_concat`` (c_out parts of c_in)."""
-
-    def hw_out(self, spec: OpSpec) -> int:
-        return spec.hw
-
-    def cost(self, spec: OpSpec) -> Cost:
-        return Cost(0, 0)
-
-    def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import Add, Concat
-
-        return Add() if spec.kind == "nasnet_add" else Concat(spec.c_in, spec.c_out)
 
 
 @dataclass(frozen=True)
@@ -161,18 +131,10 @@ class Head:
         return Cost(spec.c_in * spec.c_out + spec.c_out, spec.c_in * spec.c_out)
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops.nasnet_modules import head
+        from search_spaces.nasnet.modules import head
 
         return head(spec)
 
 
-STEM, CONV, CONV_PAIR, SEP, POOL, REDUCE, COMBINE, HEAD = (
-    Stem(),
-    Conv(),
-    ConvPair(),
-    SepConv(),
-    Pool(),
-    Reduce(),
-    Combine(),
-    Head(),
-)
+STEM, CONV, CONV_PAIR, SEP, POOL, REDUCE, HEAD = Stem(), Conv(), ConvPair(), SepConv(), Pool(), Reduce(), Head()
+__all__ = ["ADD", "CONCAT", "CONV", "CONV_PAIR", "HEAD", "POOL", "REDUCE", "SEP", "STEM"]

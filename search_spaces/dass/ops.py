@@ -1,4 +1,4 @@
-"""DARTS operator kinds with the DASS sparse weights, torch-free; their modules are in `dass_modules`.
+"""DARTS operator kinds with the DASS sparse weights, torch-free; their modules are in `modules`.
 
 Each kind reproduces the DARTS reference implementation (``quark0/darts``, ``cnn/operations.py``
 and ``cnn/model.py``, evaluation network), so parameter counts match it exactly: convolutions
@@ -16,8 +16,8 @@ weights that its mask prunes (0: dense).
   (``SepConv``; its first 1x1 keeps ``c_in`` channels, as in the reference).
 * ``dass_dil``: ReLU -> depthwise k x k dilated by 2 -> 1x1 -> BN (``DilConv``).
 * ``dass_pool``: 3x3 max or average pool (``pool`` attr; average excludes the padding).
-* ``dass_add`` / ``dass_concat``: a node's sum, the cell output's concatenation (no parameters;
-  listed so that latency tables time them).
+* ``dass_add`` / ``dass_concat``: a node's sum, the cell output's concatenation (the shared
+  `search_spaces.cells.steps.Combine`).
 * ``dass_head``: global average pool -> linear with bias (no dropout, no ReLU: DARTS's classifier).
 
 Counting follows `search_spaces.ops.sparse`: `Cost` counts sparse layers densely (what the built
@@ -31,6 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from search_spaces.cells.steps import ADD, CONCAT, bn_cost
+from search_spaces.ops.kinds import OP_KINDS
 from search_spaces.ops.sparse import n_pruned
 from search_spaces.ops.spec import Cost, OpSpec, conv_out
 
@@ -38,18 +40,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 DILATION = 2  # DARTS's dil_conv_3x3 / dil_conv_5x5
-
-
-@dataclass(frozen=True)
-class Step:
-    """One operator of a network and its wiring: ``spec`` reads the registers ``inputs``
-    (``"input"`` is the image batch) and writes ``output``; ``cell_op`` marks an operation inside
-    a cell (where drop path may apply)."""
-
-    spec: OpSpec
-    inputs: tuple[str, ...]
-    output: str
-    cell_op: bool = False
 
 
 def sparsity_of(spec: OpSpec) -> float:
@@ -60,51 +50,40 @@ def sparsity_of(spec: OpSpec) -> float:
     return s
 
 
-def _bn(c: int) -> Cost:
-    return Cost(2 * c, 0)
-
-
-def weights(spec: OpSpec) -> list[tuple[int, int]]:
-    """(entries, output pixels) of each sparse weight tensor the operator holds."""
-    out2 = _KINDS[spec.kind].hw_out(spec) ** 2
-    k2, c_in, c_out = spec.kernel**2, spec.c_in, spec.c_out
-    if spec.kind == "dass_stem":
-        return [(k2 * c_in * c_out, out2)]
-    if spec.kind == "dass_conv1x1":
-        return [(c_in * c_out, out2)]
-    if spec.kind == "dass_reduce":
-        half = c_out // 2
-        return [(c_in * half, out2), (c_in * (c_out - half), out2)]
-    if spec.kind == "dass_sep":
-        return [(k2 * c_in, out2), (c_in * c_in, out2), (k2 * c_in, out2), (c_in * c_out, out2)]
-    if spec.kind == "dass_dil":
-        return [(k2 * c_in, out2), (c_in * c_out, out2)]
-    if spec.kind == "dass_head":
-        return [(c_in * c_out, 1)]
-    return []
-
-
 @dataclass(frozen=True)
 class _Kind:
-    """Shared by the weight-bearing kinds: the cost is the weights plus BatchNorms (or a bias)."""
+    """A weight-bearing kind: its cost is its sparse weights plus BatchNorms (or a bias).
+    ``builder`` names its module's builder in `search_spaces.dass.modules`."""
+
+    builder: str
 
     def hw_out(self, spec: OpSpec) -> int:
         return conv_out(spec.hw, spec.kernel, spec.stride)
 
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        """(entries, output pixels) of each sparse weight tensor the operator holds."""
+        return [(spec.c_in * spec.c_out, self.hw_out(spec) ** 2)]
+
     def extra(self, spec: OpSpec) -> Cost:
-        return _bn(spec.c_out)
+        return bn_cost(spec.c_out)
 
     def cost(self, spec: OpSpec) -> Cost:
         sparsity_of(spec)
         total = self.extra(spec)
-        for entries, pixels in weights(spec):
+        for entries, pixels in self.weights(spec):
             total = total + Cost(entries, entries * pixels)
         return total
 
     def build(self, spec: OpSpec) -> nn.Module:
-        from search_spaces.ops import dass_modules
+        from search_spaces.dass import modules
 
-        return dass_modules.BUILDERS[spec.kind](spec)
+        return getattr(modules, self.builder)(spec)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Stem(_Kind):
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        return [(spec.kernel**2 * spec.c_in * spec.c_out, self.hw_out(spec) ** 2)]
 
 
 @dataclass(frozen=True)
@@ -112,11 +91,19 @@ class Reduce(_Kind):
     def hw_out(self, spec: OpSpec) -> int:
         return -(-spec.hw // 2)
 
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        half, out2 = spec.c_out // 2, self.hw_out(spec) ** 2
+        return [(spec.c_in * half, out2), (spec.c_in * (spec.c_out - half), out2)]
+
 
 @dataclass(frozen=True)
 class Sep(_Kind):
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        k2, c_in, out2 = spec.kernel**2, spec.c_in, self.hw_out(spec) ** 2
+        return [(k2 * c_in, out2), (c_in * c_in, out2), (k2 * c_in, out2), (c_in * spec.c_out, out2)]
+
     def extra(self, spec: OpSpec) -> Cost:
-        return _bn(spec.c_in) + _bn(spec.c_out)
+        return bn_cost(spec.c_in) + bn_cost(spec.c_out)
 
 
 @dataclass(frozen=True)
@@ -124,9 +111,16 @@ class Dil(_Kind):
     def hw_out(self, spec: OpSpec) -> int:
         return conv_out(spec.hw, spec.kernel, spec.stride, DILATION)
 
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        out2 = self.hw_out(spec) ** 2
+        return [(spec.kernel**2 * spec.c_in, out2), (spec.c_in * spec.c_out, out2)]
+
 
 @dataclass(frozen=True)
 class Pool(_Kind):
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        return []
+
     def cost(self, spec: OpSpec) -> Cost:
         if spec.c_in != spec.c_out:
             raise ValueError(f"{spec.name or spec.kind}: a pool keeps its channels ({spec.c_in} != {spec.c_out})")
@@ -136,55 +130,30 @@ class Pool(_Kind):
 
 
 @dataclass(frozen=True)
-class Combine(_Kind):
-    """``dass_add`` (c_in = c_out) and ``dass_concat`` (c_out channels from parts of c_in)."""
-
-    def hw_out(self, spec: OpSpec) -> int:
-        return spec.hw
-
-    def cost(self, spec: OpSpec) -> Cost:
-        return Cost(0, 0)
-
-
-@dataclass(frozen=True)
 class Head(_Kind):
     def hw_out(self, spec: OpSpec) -> int:
         return 1
+
+    def weights(self, spec: OpSpec) -> list[tuple[int, int]]:
+        return [(spec.c_in * spec.c_out, 1)]
 
     def extra(self, spec: OpSpec) -> Cost:
         return Cost(spec.c_out, 0)  # the bias
 
 
-STEM, CONV1X1, REDUCE, SEP, DIL, POOL, COMBINE, HEAD = (
-    _Kind(),
-    _Kind(),
-    Reduce(),
-    Sep(),
-    Dil(),
-    Pool(),
-    Combine(),
-    Head(),
-)
-_KINDS: dict[str, _Kind] = {
-    "dass_stem": STEM,
-    "dass_conv1x1": CONV1X1,
-    "dass_reduce": REDUCE,
-    "dass_sep": SEP,
-    "dass_dil": DIL,
-    "dass_pool": POOL,
-    "dass_add": COMBINE,
-    "dass_concat": COMBINE,
-    "dass_head": HEAD,
-}
+STEM, CONV1X1, REDUCE = Stem("stem"), _Kind("relu_conv_bn"), Reduce("factorized_reduce")
+SEP, DIL, POOL, HEAD = Sep("sep_conv"), Dil("dil_conv"), Pool("pool"), Head("head")
+__all__ = ["ADD", "CONCAT", "CONV1X1", "DIL", "HEAD", "POOL", "REDUCE", "SEP", "STEM"]
 
 
 def effective_cost(spec: OpSpec) -> Cost:
     """Weights the masks keep (plus BatchNorm/bias parameters) and the MACs they take part in."""
     cost = spec.cost()
-    if spec.kind not in _KINDS:
+    kind = OP_KINDS.get(spec.kind)
+    if not isinstance(kind, _Kind):
         return cost
     s = sparsity_of(spec)
-    pruned = [(n_pruned(entries, s), pixels) for entries, pixels in weights(spec)]
+    pruned = [(n_pruned(entries, s), pixels) for entries, pixels in kind.weights(spec)]
     return Cost(cost.params - sum(p for p, _ in pruned), cost.macs - sum(p * px for p, px in pruned))
 
 

@@ -1,4 +1,5 @@
-"""Torch modules of the DASS operator kinds, and the network that wires them as a DAG of cells.
+"""Torch modules of the DASS operator kinds (`search_spaces.dass.ops`); the network wiring them as
+a DAG of cells is the shared `search_spaces.cells.network.CellNetwork`.
 
 Every convolution and the classifier are sparse layers (`SparseWeight`: a full weight and a 0/1
 mask buffer, computing with ``weight * mask``), so gradual magnitude pruning
@@ -11,14 +12,11 @@ its ``sparsity`` by weight magnitude (so latency is measured on the sparse netwo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces.ops.dass import DILATION, Step, sparsity_of
-from search_spaces.ops.modules import build_op
+from search_spaces.dass.ops import DILATION, sparsity_of
 from search_spaces.ops.sparse_modules import SparseConv1x1, SparseLinear, SparseWeight
 from search_spaces.ops.spec import OpSpec
 
@@ -126,76 +124,6 @@ def pool(spec: OpSpec) -> nn.Module:
     return nn.MaxPool2d(spec.kernel, spec.stride, spec.kernel // 2)
 
 
-class Add(nn.Module):
-    """Sum of two inputs (one input alone is added to itself, for timing in isolation)."""
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        a, b = (xs[0], xs[0]) if len(xs) == 1 else xs
-        return a + b
-
-
-class Concat(nn.Module):
-    """Channel concatenation into ``c_out`` channels (one input alone is repeated, for timing)."""
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.parts = c_out // c_in
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs * self.parts if len(xs) == 1 else xs, 1)
-
-
 def head(spec: OpSpec) -> nn.Sequential:
     linear = SparseLinear(spec.c_in, spec.c_out, sparsity=sparsity_of(spec), block=1)
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), linear)
-
-
-BUILDERS: dict[str, Callable[[OpSpec], nn.Module]] = {
-    "dass_stem": stem,
-    "dass_conv1x1": relu_conv_bn,
-    "dass_reduce": factorized_reduce,
-    "dass_sep": sep_conv,
-    "dass_dil": dil_conv,
-    "dass_pool": pool,
-    "dass_add": lambda spec: Add(),
-    "dass_concat": lambda spec: Concat(spec.c_in, spec.c_out),
-    "dass_head": head,
-}
-
-
-def drop_path(x: torch.Tensor, drop: float) -> torch.Tensor:
-    """Zero whole samples with probability ``drop``, scaling the kept ones (DARTS ``utils.drop_path``)."""
-    keep = 1.0 - drop
-    mask = torch.empty(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device).bernoulli_(keep)
-    return x * mask / keep
-
-
-class DassNetwork(nn.Module):
-    """Runs ``steps`` in order over named registers (``"input"`` holds the image batch); the last
-    step's output is the result. ``specs`` keeps the op list the model was built from.
-
-    ``drop_path_prob`` (0 by default; DARTS trains with 0.2 rising linearly over the epochs) drops
-    the output of every cell operation except identities, per sample, in training mode only."""
-
-    def __init__(self, steps: Sequence[Step]) -> None:
-        super().__init__()
-        self.steps = tuple(steps)
-        self.specs = tuple(s.spec for s in self.steps)
-        self.layers = nn.ModuleList(build_op(s.spec) for s in self.steps)
-        self.drop_path_prob = 0.0
-        last_use: dict[str, int] = {}
-        for i, step in enumerate(self.steps):
-            last_use.update(dict.fromkeys(step.inputs, i))
-        self._free = [[r for r in dict.fromkeys(s.inputs) if last_use[r] == i] for i, s in enumerate(self.steps)]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        regs = {"input": x}
-        out = x
-        for step, layer, free in zip(self.steps, self.layers, self._free, strict=True):
-            out = layer(*(regs[r] for r in step.inputs))
-            if step.cell_op and self.training and self.drop_path_prob > 0.0:
-                out = drop_path(out, self.drop_path_prob)
-            for r in free:
-                del regs[r]
-            regs[step.output] = out
-        return out
