@@ -58,7 +58,7 @@ class TaskShape(Mapping[str, int]):
         return hash(tuple(self.values()))
 
     def __str__(self) -> str:
-        return f"{self.in_channels}x{self.input_size}x{self.input_size}->{self.num_classes}"
+        return f"{self.in_channels}x{self.input_size}x{self.input_size} -> {self.num_classes} classes"
 
 
 @dataclass(frozen=True)

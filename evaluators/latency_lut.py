@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from core.errors import NasError
+from core.task import TaskShape
 from evaluators.base import Evaluator, EvaluatorOptions, LatencyTableNeed, Need, Task
 from search_spaces import get_space
 
@@ -75,24 +76,16 @@ class LatencyTable:
         return self.overhead_ms
 
     def check_task(self, task: Task) -> None:
-        if (task.space, *task.shape.values()) != (self.space, *self.shape.values()):
-            raise NasError(f"latency table {self.id} is for {self.describe()}, not {task.space} {_shape(task.shape)}")
+        if (task.space, task.shape) != (self.space, self.shape):
+            raise NasError(f"latency table {self.id} is for {self.describe()}, not {task.space} {task.shape}")
 
     @property
-    def shape(self) -> dict[str, int]:
-        """Keyword arguments for `SearchSpace.ops`."""
-        return {
-            "in_channels": self.in_channels,
-            "input_size": self.input_size,
-            "num_classes": self.num_classes,
-        }
+    def shape(self) -> TaskShape:
+        """The task shape; unpacks as the keyword arguments of `SearchSpace.ops`."""
+        return TaskShape(self.in_channels, self.input_size, self.num_classes)
 
     def describe(self) -> str:
-        return f"{self.space} {_shape(self.shape)} on {self.device} (batch {self.batch_size})"
-
-
-def _shape(shape: dict[str, int]) -> str:
-    return f"{shape['in_channels']}x{shape['input_size']}x{shape['input_size']} -> {shape['num_classes']} classes"
+        return f"{self.space} {self.shape} on {self.device} (batch {self.batch_size})"
 
 
 class LatencyLutEvaluator(Evaluator):

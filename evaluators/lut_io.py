@@ -79,7 +79,7 @@ def to_json(table: LatencyTable, device: Device) -> str:
         "id": table.id,
         "device": device.to_dict(),
         "space": table.space,
-        "input": table.shape,
+        "input": dict(table.shape),
         "batch_size": table.batch_size,
         "overhead_ms": table.overhead_ms,
         "source": table.source,

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.task import TaskShape
 from search_spaces import get_space
 
 if TYPE_CHECKING:
@@ -29,18 +30,14 @@ if TYPE_CHECKING:
 
 FEATURES_VERSION = "f1"
 STAGE_STATS = ("layers", "log_macs", "kernel", "width", "expansion")
-DEFAULT_SHAPE = {"in_channels": 3, "input_size": 224, "num_classes": 1000}
 
 
 class Featurizer:
     """Architectures of ``space`` -> feature rows for the task ``shape`` (cached per architecture)."""
 
-    def __init__(self, space: str | SearchSpace, shape: dict[str, int] | None = None) -> None:
+    def __init__(self, space: str | SearchSpace, shape: Mapping[str, int] | None = None) -> None:
         self.space = get_space(space) if isinstance(space, str) else space
-        self.shape = dict(DEFAULT_SHAPE if shape is None else shape)
-        unknown = set(self.shape) - set(DEFAULT_SHAPE)
-        if unknown:
-            raise ValueError(f"shape: unknown keys {sorted(unknown)}; known: {', '.join(DEFAULT_SHAPE)}")
+        self.shape = TaskShape() if shape is None else TaskShape.of(shape)
         self.stages = sorted({op.hw for op in self.space.op_catalogue(**self.shape)}, reverse=True)
         self._cache: dict[str, np.ndarray] = {}
         self._costs: dict[tuple[object, ...], Cost] = {}

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
+    from core.task import TaskShape
+
 
 def save_device(session: Session, device: Device) -> None:
     """Insert or update a device row."""
@@ -123,7 +125,7 @@ def load_table(session: Session, table_id: str) -> LatencyTable:
 
 
 def find_table(
-    session: Session, *, device: str, space: str, shape: Mapping[str, int], status: str = "ready"
+    session: Session, *, device: str, space: str, shape: TaskShape, status: str = "ready"
 ) -> LatencyTable | None:
     """The newest table with this status for (device, space, input shape), if any."""
     row = session.scalars(

@@ -143,7 +143,7 @@ def test_the_supernet_resolver_finds_the_checkpoint_or_says_how_to_train_one(
         recipes = recipes_for(job, db=sqlite_db, settings=settings, progress=lambda *a: None)
         return next(r.kwargs for r in recipes if r.name == "supernet")
 
-    missing = r"no stored supernet for mnasnet \(digits, 1x8x8->10\); run `nas supernet train"
+    missing = r"no stored supernet for mnasnet \(digits, 1x8x8 -> 10 classes\); run `nas supernet train"
     with pytest.raises(NasError, match=missing):
         supernet_recipe()
     older = register_untrained(settings, sqlite_db, "older")
