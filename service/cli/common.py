@@ -1,18 +1,30 @@
-"""Shared pieces of the CLI: settings, the database, task shapes and progress bars."""
+"""Shared pieces of the CLI: settings, the database, task shapes, requests and progress bars."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from evaluators.datasets import dataset_info
+from core.errors import NasError
 from store.session import Database
 from store.settings import Settings, get_settings
+from workers.operations.common import task_shape as task_shape  # re-exported for the commands
+
+M = TypeVar("M", bound=BaseModel)
 
 console = Console(stderr=True)
 
@@ -35,21 +47,22 @@ def open_db(s: Settings | None = None) -> Database:
     return db
 
 
-def task_shape(
-    dataset: str | None, input_size: int | None, in_channels: int | None, num_classes: int | None
-) -> dict[str, int]:
-    """Input shape from ``--dataset`` or the explicit options (explicit options win)."""
-    base = {"in_channels": 3, "input_size": 224, "num_classes": 1000}
-    if dataset:
-        info = dataset_info(dataset)
-        base = {"in_channels": info.in_channels, "input_size": info.input_size, "num_classes": info.num_classes}
-    given = {"in_channels": in_channels, "input_size": input_size, "num_classes": num_classes}
-    return {k: v if v is not None else base[k] for k, v in given.items()}
+def request(build: Callable[..., M], *args: Any, **fields: Any) -> M:
+    """An operation's request (``build``: its class or a constructor of it) from the command's
+    options; a refused field is one `NasError` line naming it."""
+    try:
+        return build(*args, **fields)
+    except ValidationError as e:
+        lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise NasError("; ".join(lines)) from None
 
 
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A progress bar (count, bar, elapsed, ETA); yields ``update(done, total, phase)``."""
+    """A progress bar (count, bar, elapsed, ETA); yields ``update(done, total, phase)``.
+
+    The bar appears with the first update, so a command that fails before any progress prints
+    only its one-line error."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -58,12 +71,20 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int, str], None]]:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
+    bar: Progress | None = None
+    tasks: dict[str, TaskID] = {}
 
-        def update(done: int, total: int, phase: str) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(f"{description}: {phase}", total=total)
-            bar.update(tasks[phase], completed=done, total=total)
+    def update(done: int, total: int, phase: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(*columns, console=console, transient=False)
+            bar.start()
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(f"{description}: {phase}", total=total)
+        bar.update(tasks[phase], completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if bar is not None:
+            bar.stop()

@@ -9,21 +9,14 @@ gradual pruning to its sparsity (the ``sparse_train`` evaluator) and prints its 
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from evaluators.dass.search import DifferentiableSearch, EpochRecord, SearchConfig
-from evaluators.datasets import dataset_info, load_split
-from search_spaces import get_space
-from search_spaces.dass.genotype import Macro
 from service.cli.app import app
-from service.cli.common import console, open_db, settings
-from store import artifacts as repo
+from service.cli.common import console, open_db, request, settings
+from workers.operations import DassSearchRequest, run_dass_search
 
 dass = typer.Typer(
     help="Differentiable architecture search for sparse networks (DASS) and DARTS.", no_args_is_help=True
@@ -54,62 +47,37 @@ def search_cmd(
     eval_epochs: Annotated[int, typer.Option(min=1, help="Epochs of that training.")] = 5,
 ) -> None:
     """Search, print each epoch, register the result and print the found architecture."""
-    info = dataset_info(dataset)
-    config = SearchConfig(
+    req = request(
+        DassSearchRequest,
+        dataset=dataset,
         method=method,
         epochs=epochs,
         sparsity=sparsity,
-        channels=search_channels,
-        layers=search_layers,
-        batch_size=batch_size,
+        search_channels=search_channels,
+        search_layers=search_layers,
+        channels=channels,
+        layers=layers,
         train_limit=train_limit,
+        batch_size=batch_size,
         lr=lr,
         arch_lr=arch_lr,
         seed=seed,
+        threads=threads,
+        workdir=workdir,
+        evaluate=evaluate,
+        eval_epochs=eval_epochs,
     )
-    space = get_space("dass")
-    macro = space.check_macro(Macro(channels or search_channels, layers or search_layers, float(sparsity)))  # type: ignore[attr-defined]
+
+    def report(done: int, total: int, text: str) -> None:
+        (console.print if text.startswith("resumed ") else typer.echo)(text)
+
     s = settings()
-    digest = hashlib.sha256(json.dumps({"dataset": dataset, **config.as_dict()}, sort_keys=True).encode()).hexdigest()
-    folder = (workdir or s.artifacts / "dass" / f"{method}-{dataset}-{digest[:12]}").resolve()
-    checkpoint = folder / "search.pt"
-    train = load_split(dataset, "train", data_dirs=s.data_dirs, limit=train_limit)
-    search = DifferentiableSearch(config, train=train, num_classes=info.num_classes, threads=threads)
-    if checkpoint.exists():
-        search.load(checkpoint)
-        console.print(f"resumed {folder} at epoch {search.epoch}/{epochs}")
-
-    def report(r: EpochRecord) -> None:
-        search.save(checkpoint)
-        (folder / "history.json").write_text(json.dumps([asdict(h) for h in search.history]))
-        typer.echo(
-            f"epoch {r.epoch + 1}/{epochs} {r.phase:8} loss {r.train_loss:.3f} train acc {r.train_acc:.3f} "
-            f"search-val acc {r.search_val_acc:.3f} mask sparsity {r.mask_sparsity:.2f} {r.seconds:.0f} s\n"
-            f"  normal {r.normal}\n  reduce {r.reduce}"
-        )
-
-    search.run(progress=report)
-    normal, reduce = search.genotype()
-    arch = space.architecture(normal, reduce, macro)  # type: ignore[attr-defined]
-    db = open_db(s)
-    info_json = {"dataset": dataset, "arch": arch.to_dict(), "arch_id": arch.arch_id, **config.as_dict()}
-    if evaluate:
-        from evaluators.base import Task
-        from evaluators.dass.sparse_train import SparseTrainEvaluator
-
-        task = Task(space="dass", in_channels=info.in_channels, input_size=info.input_size,
-                    num_classes=info.num_classes, dataset=dataset)  # fmt: skip
-        evaluator = SparseTrainEvaluator(task=task, data_dirs=s.data_dirs, epochs=eval_epochs, seed=seed)
-        metrics = evaluator.evaluate_one(arch)
-        info_json["evaluation"] = metrics
+    result = run_dass_search(open_db(s), s, req, progress=report)
+    metrics = result.evaluation
+    if metrics is not None:
         typer.echo(
             f"sparse_train: accuracy {metrics['accuracy']:.4f} at sparsity {metrics['sparsity']:.3f}, "
             f"{metrics['nonzero_params']:.0f} of {metrics['params']:.0f} parameters"
         )
-    with db.session() as session:
-        row = repo.register_artifact(
-            session, root=s.artifacts, path=folder, kind="dass_search", name=folder.name, info=info_json
-        ) if folder.is_relative_to(s.artifacts) else None  # fmt: skip
-        artifact = row.id if row is not None else None
-    console.print(f"artifact {artifact or '(outside the artifact root, not registered)'}: {folder}")
-    typer.echo(arch.to_json(indent=2))
+    console.print(f"artifact {result.artifact_id or '(outside the artifact root, not registered)'}: {result.folder}")
+    typer.echo(result.arch.to_json(indent=2))

@@ -9,9 +9,7 @@ from typing import Annotated
 import typer
 
 from core.errors import NasError
-from evaluators.devices import Device
-from evaluators.lut_io import from_csv, from_json, to_csv, to_json
-from search_spaces import get_space
+from evaluators.lut_io import to_csv, to_json
 from service.cli.app import app
 from service.cli.common import (
     ChannelsOpt,
@@ -21,10 +19,12 @@ from service.cli.common import (
     console,
     open_db,
     progress_bar,
+    request,
     settings,
     task_shape,
 )
 from store import latency as repo
+from workers.operations import LutImportRequest, LutMeasureRequest, import_latency_table, measure_latency_table
 
 lut = typer.Typer(help="Latency lookup tables: measure on a device, validate, import, export.", no_args_is_help=True)
 app.add_typer(lut, name="lut")
@@ -52,30 +52,26 @@ def measure_cmd(
     ] = None,
 ) -> None:
     """Measure every operator configuration of a space on a device (resumable)."""
-    from workers.latency import measure_table
-
-    get_space(space)
-    shape = task_shape(dataset, input_size, in_channels, num_classes)
+    req = request(
+        LutMeasureRequest,
+        space=space,
+        device=device,
+        dataset=dataset,
+        input_size=input_size,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        warmup=warmup,
+        repeats=repeats,
+        passes=passes,
+        limit=limit,
+    )
     db = open_db()
-    with db.session() as s:
-        dev = repo.get_device(s, device)
-    _agent_ready()
-    with progress_bar(f"{space} on {dev.name}") as update:
-        table = measure_table(
-            db,
-            space=space,
-            device=dev,
-            shape=shape,
-            warmup=warmup,
-            repeats=repeats,
-            passes=passes,
-            limit=limit,
-            progress=update,
-        )
-    state = "ready" if "measure_seconds" in table.info else "partial (run again to continue)"
-    typer.echo(f"table {table.id}: {len(table.entries)} operators, {table.describe()}, {state}")
-    if "measure_seconds" in table.info:
-        typer.echo(f"overhead {table.overhead_ms:+.3f} ms per network; measured in {table.info['measure_seconds']} s")
+    with progress_bar(f"{space} on {device}") as update:
+        table = measure_latency_table(db, settings(), req, progress=update)
+    state = "ready" if table.ready else "partial (run again to continue)"
+    typer.echo(f"table {table.table_id}: {table.operators} operators, {table.description}, {state}")
+    if table.ready:
+        typer.echo(f"overhead {table.overhead_ms:+.3f} ms per network; measured in {table.measure_seconds} s")
 
 
 @lut.command("validate")
@@ -126,26 +122,24 @@ def import_cmd(
     num_classes: ClassesOpt = None,
 ) -> None:
     """Import a table measured elsewhere."""
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        result = from_json(text)
-    else:
-        if not (device and space):
-            raise NasError("a CSV table needs --device and --space (and the input shape options)")
-        get_space(space)
-        dev = Device(device, kind, "external", threads=1, batch_size=batch_size)
-        result = from_csv(
-            text, device=dev, space=space, shape=task_shape(dataset, input_size, in_channels, num_classes)
-        )
-    get_space(result.table.space)
-    db = open_db()
-    with db.session() as s:
-        if result.device.name not in {d.name for d in repo.list_devices(s)} or result.device.runtime == "external":
-            repo.save_device(s, result.device)
-        repo.create_table(s, result.table, status="ready")
-    typer.echo(f"imported table {result.table.id}: {len(result.table.entries)} operators, {result.table.describe()}")
-    if result.skipped:
-        console.print(f"skipped {len(result.skipped)} rows that map to no operator: {'; '.join(result.skipped[:5])}")
+    fmt = "json" if path.suffix.lower() == ".json" else "csv"
+    req = request(
+        LutImportRequest,
+        text=path.read_text(),
+        format=fmt,
+        device=device,
+        kind=kind,
+        batch_size=batch_size,
+        space=space,
+        dataset=dataset,
+        input_size=input_size,
+        in_channels=in_channels,
+        num_classes=num_classes,
+    )
+    table = import_latency_table(open_db(), settings(), req)
+    typer.echo(f"imported table {table.table_id}: {table.operators} operators, {table.description}")
+    if table.skipped:
+        console.print(f"skipped {len(table.skipped)} rows that map to no operator: {'; '.join(table.skipped[:5])}")
 
 
 @lut.command("export")

@@ -2,29 +2,26 @@
 
 Imported tables and trained predictors are artifacts (folders under the artifact root, recorded
 in the database with their sha256), so jobs find them by id or name: the ``tabular`` evaluator
-answers from a table, the ``predictor`` evaluator from a predictor.
+answers from a table, the ``predictor`` evaluator from a predictor. Importing and training are
+`workers.operations.import_table` and `workers.operations.fit_predictor`; the storage helpers
+are in `store.measurements`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from core.errors import NasError
-from evaluators.tabular import Table, read_table_file
-from predictors import PREDICTORS, Featurizer, Predictor, load_predictor
-from predictors.validation import cross_validate, quality
-from search_spaces import Architecture, get_space
+from predictors import load_predictor
+from predictors.validation import quality
 from service.cli.app import app
-from service.cli.common import ChannelsOpt, ClassesOpt, DatasetOpt, InputSizeOpt, open_db, settings, task_shape
+from service.cli.common import ChannelsOpt, ClassesOpt, DatasetOpt, InputSizeOpt, open_db, request, settings
 from store import artifacts as repo
-from store import jobs as job_repo
-from store.session import Database
-from store.settings import Settings
+from store.measurements import from_table, load_table, predictor_folder, training_ids
+from workers.operations import PredictorFitRequest, TableImportRequest, fit_predictor, import_table
 
 predictor = typer.Typer(help="Learned predictors and imported measurement tables.", no_args_is_help=True)
 app.add_typer(predictor, name="predictor")
@@ -35,7 +32,6 @@ ColumnOpt = Annotated[
         "--column", help="Declare a header: NAME=METRIC[:UNIT] (e.g. cifar10_test=accuracy:%) or NAME=ignore."
     ),
 ]
-TRAINING_FILE = "training.json"
 
 
 def _declared(items: list[str] | None) -> dict[str, str]:
@@ -49,30 +45,6 @@ def _declared(items: list[str] | None) -> dict[str, str]:
 
 
 # -- tables ----------------------------------------------------------------------------------------
-def save_table(db: Database, s: Settings, table: Table, *, name: str) -> Any:
-    """Store ``table`` under the artifact root and register it (kind ``table``)."""
-    artifact_id = repo.new_artifact_id()
-    folder = table.save(s.artifacts / "tables" / artifact_id)
-    info = {
-        "space": table.space,
-        "space_version": table.version,
-        "rows": len(table),
-        "columns": {c.name: f"{c.metric}:{c.unit}" for c in table.columns},
-        "source": table.source,
-    }
-    with db.session() as session:
-        row = repo.register_artifact(
-            session, root=s.artifacts, path=folder, kind="table", name=name, info=info, artifact_id=artifact_id
-        )
-        return row.id
-
-
-def load_table(db: Database, s: Settings, ref: str) -> tuple[Table, str]:
-    with db.session() as session:
-        row = repo.get_artifact(session, ref, kind="table")
-        return Table.load(repo.verify(s.artifacts, row)), row.id
-
-
 @predictor.command("import-table")
 def import_table_cmd(
     path: Annotated[Path, typer.Argument(help="CSV or JSON file (optionally .gz), one row per architecture.")],
@@ -81,103 +53,14 @@ def import_table_cmd(
     column: ColumnOpt = None,
 ) -> None:
     """Import a table of measurements keyed by architecture (arch_str, arch_index or arch)."""
-    get_space(space)
-    table = read_table_file(path, space=space, columns=_declared(column))
-    db = open_db()
-    artifact_id = save_table(db, settings(), table, name=name or path.name)
-    typer.echo(f"table {artifact_id} ({name or path.name}): {len(table)} architectures of {space}")
-    for c in table.columns:
-        filled = int(np.isfinite(table.values[:, table.column(c.name)]).sum())
-        typer.echo(f"  {c.name:28} -> {c.metric} (from {c.unit}), {filled} values")
+    req = request(TableImportRequest.from_file, path, space=space, name=name, columns=_declared(column))
+    stored = import_table(open_db(), settings(), req)
+    typer.echo(f"table {stored.table_id} ({stored.name}): {stored.rows} architectures of {space}")
+    for c in stored.columns:
+        typer.echo(f"  {c.name:28} -> {c.metric} (from {c.unit}), {c.filled} values")
 
 
-# -- training sets ---------------------------------------------------------------------------------
-def from_jobs(
-    db: Database, *, space: str, metric: str, dataset: str | None, device: str | None, evaluator: str | None
-) -> tuple[list[Architecture], np.ndarray, list[str]]:
-    """Every evaluated candidate of matching jobs that has ``metric`` (repeats averaged)."""
-    values: dict[str, list[float]] = {}
-    archs: dict[str, Architecture] = {}
-    job_ids = []
-    with db.session() as session:
-        jobs, _ = job_repo.list_jobs(session, limit=10_000)
-        for job in jobs:
-            spec = job.spec
-            if spec.get("space") != space or (dataset and spec.get("dataset") != dataset):
-                continue
-            if device and spec.get("device") != device:
-                continue
-            job_ids.append(job.id)
-            for c in job_repo.all_candidates(session, job.id):
-                if c.status != "ok" or metric not in c.metrics:
-                    continue
-                if evaluator and (c.provenance.get(metric) or {}).get("evaluator") != evaluator:
-                    continue
-                archs.setdefault(c.arch_id, Architecture.from_dict(c.arch, validate=False))
-                values.setdefault(c.arch_id, []).append(float(c.metrics[metric]))
-    ids = list(values)
-    return [archs[i] for i in ids], np.array([np.mean(values[i]) for i in ids]), job_ids
-
-
-def from_table(table: Table, column: str) -> tuple[list[Architecture], np.ndarray]:
-    y = table.values[:, table.column(column)]
-    keep = np.flatnonzero(np.isfinite(y))
-    archs = table.architectures()
-    return [archs[i] for i in keep], y[keep]
-
-
-def train_predictor(
-    archs: list[Architecture],
-    y: np.ndarray,
-    *,
-    space: str,
-    metric: str,
-    shape: dict[str, int],
-    label: str = "",
-    n: int | None = None,
-    k: int = 5,
-    seed: int = 0,
-    kind: str = "xgboost",
-    options: dict[str, Any] | None = None,
-) -> tuple[Predictor, list[str]]:
-    """Cross-validate, then fit on the (``n`` randomly drawn, else all) architectures."""
-    if n is not None and n < len(archs):
-        pick = np.random.default_rng(seed).choice(len(archs), size=n, replace=False)
-        archs, y = [archs[i] for i in pick], y[pick]
-    if len(archs) < max(k, 2):
-        raise NasError(f"only {len(archs)} architectures with {metric}; need at least {max(k, 2)} to train")
-    featurizer = Featurizer(space, shape)
-    model = PREDICTORS.get(kind)(featurizer=featurizer, metric=metric, label=label, seed=seed, **(options or {}))
-    x = featurizer.transform(archs)
-    if k >= 2:
-        model.cv = cross_validate(model.unfitted_twin, x, y, k=k, seed=seed).to_dict()
-    model.fit(x, y)
-    return model, [a.arch_id for a in archs]
-
-
-def save_predictor(db: Database, s: Settings, model: Predictor, training: list[str], *, name: str) -> str:
-    artifact_id = repo.new_artifact_id()
-    folder = model.save(s.artifacts / "predictors" / artifact_id)
-    (folder / TRAINING_FILE).write_text(json.dumps(training))
-    info = model.info()
-    meta = {
-        "space": info.space,
-        "space_version": info.space_version,
-        "metric": info.metric,
-        "label": info.label,
-        "shape": info.shape,
-        "feature_version": info.feature_version,
-        "n_train": info.n_train,
-        "cv": (info.cv or {}).get("mean"),
-        "source": info.source,
-    }
-    with db.session() as session:
-        row = repo.register_artifact(
-            session, root=s.artifacts, path=folder, kind="predictor", name=name, info=meta, artifact_id=artifact_id
-        )
-        return row.id
-
-
+# -- predictors ------------------------------------------------------------------------------------
 def _cv_line(cv: dict[str, Any] | None) -> str:
     if not cv:
         return "no cross-validation"
@@ -207,44 +90,30 @@ def train_cmd(
     name: Annotated[str | None, typer.Option(help="Artifact name.")] = None,
 ) -> None:
     """Train a predictor from an imported table or from the candidates jobs have stored."""
-    get_space(space)
-    shape = task_shape(dataset, input_size, in_channels, num_classes)
-    db, s = open_db(), settings()
-    if table is not None:
-        tab, table_id = load_table(db, s, table)
-        if tab.space != space:
-            raise NasError(f"table {table} is for space {tab.space}, not {space}")
-        col = column or tab.pick(metric, tuple(x for x in (device, dataset) if x)).name
-        if tab.columns[tab.column(col)].metric != metric:
-            raise NasError(f"column {col} holds {tab.columns[tab.column(col)].metric}, not {metric}")
-        archs, y = from_table(tab, col)
-        label, source = col, {"table": table_id, "column": col}
-    else:
-        archs, y, job_ids = from_jobs(
-            db, space=space, metric=metric, dataset=dataset, device=device, evaluator=evaluator
-        )
-        label = (device if metric in ("latency_ms", "energy_mj") else dataset) or ""
-        source = {"jobs": job_ids, "evaluator": evaluator}
-    model, training = train_predictor(
-        archs,
-        y,
+    req = request(
+        PredictorFitRequest,
         space=space,
         metric=metric,
-        shape=shape,
-        label=label,
+        table=table,
+        column=column,
+        dataset=dataset,
+        device=device,
+        evaluator=evaluator,
+        input_size=input_size,
+        in_channels=in_channels,
+        num_classes=num_classes,
         n=n,
-        k=cv,
+        cv=cv,
         seed=seed,
-        options={"members": members},
+        members=members,
+        name=name,
     )
-    model.source = source
-    artifact_id = save_predictor(
-        db, s, model, training, name=name or f"{space}-{metric}-{label or 'all'}-{len(training)}"
-    )
+    stored = fit_predictor(open_db(), settings(), req)
     typer.echo(
-        f"predictor {artifact_id}: {metric} of {space} ({label or 'any'}), trained on {model.n_train} architectures"
+        f"predictor {stored.artifact_id}: {metric} of {space} ({stored.label or 'any'}), "
+        f"trained on {stored.n_train} architectures"
     )
-    typer.echo(f"  {_cv_line(model.cv)}")
+    typer.echo(f"  {_cv_line(stored.cv)}")
 
 
 @predictor.command("eval")
@@ -256,15 +125,13 @@ def eval_cmd(
 ) -> None:
     """Score a stored predictor against a table (by default on the architectures it has not seen)."""
     db, s = open_db(), settings()
-    with db.session() as session:
-        row = repo.get_artifact(session, ref, kind="predictor")
-        folder = repo.verify(s.artifacts, row)
+    folder, row = predictor_folder(db, s, ref)
     model = load_predictor(folder)
     tab, _ = load_table(db, s, table)
     names = [c.name for c in tab.columns]
     col = column or (model.label if model.label in names else tab.pick(model.metric, (model.label,)).name)
     archs, y = from_table(tab, col)
-    seen = set(json.loads((folder / TRAINING_FILE).read_text())) if (folder / TRAINING_FILE).exists() else set()
+    seen = training_ids(folder)
     keep = [i for i, a in enumerate(archs) if include_training or a.arch_id not in seen]
     if len(keep) < 2:
         raise NasError(f"table {table} has fewer than 2 architectures the predictor has not been trained on")

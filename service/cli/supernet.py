@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
-from evaluators.datasets import dataset_info
-from search_spaces import get_space
 from service.cli.app import app
-from service.cli.common import open_db, progress_bar, settings
+from service.cli.common import open_db, progress_bar, request, settings
 from store import artifacts as repo
+from workers.operations import SupernetTrainRequest, train_supernet
 
 supernet = typer.Typer(
     help="Weight-sharing supernets: train one per (space, dataset), list them.", no_args_is_help=True
@@ -37,27 +36,26 @@ def train_cmd(
     name: Annotated[str | None, typer.Option(help="Artifact name (default: space-dataset-epochs-digest).")] = None,
 ) -> None:
     """Train a supernet through Ray Tune (an interrupted run resumes when started again) and register it."""
-    from workers.supernet_train import SupernetRun, train_supernet
-
-    get_space(space)
-    dataset_info(dataset)
-    run = SupernetRun(
+    req = request(
+        SupernetTrainRequest,
+        epochs=epochs,
         space=space,
         dataset=dataset,
-        epochs=epochs,
         subset=subset,
         width=width,
         batch_size=batch_size,
         lr=lr,
         seed=seed,
         random_subnets=random_subnets,
+        threads=threads,
+        name=name,
     )
     db = open_db()
     with progress_bar(f"supernet {space}/{dataset}") as update:
-        artifact = train_supernet(run, db=db, settings=settings(), name=name, threads=threads, progress=update)
-    acc = artifact.info["accuracy"]
+        trained = train_supernet(db, settings(), req, progress=update)
+    info, acc = trained.info, trained.info["accuracy"]
     typer.echo(
-        f"supernet {artifact.id} ({artifact.name}): {artifact.info['epochs']} epochs in {artifact.info['seconds']} s; "
+        f"supernet {trained.artifact_id} ({trained.name}): {info['epochs']} epochs in {info['seconds']} s; "
         f"largest val {acc['largest']['val']:.4f} test {acc['largest']['test']:.4f}, "
         f"smallest val {acc['smallest']['val']:.4f} test {acc['smallest']['test']:.4f}"
     )

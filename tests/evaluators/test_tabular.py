@@ -23,10 +23,11 @@ from evaluators.tabular import (
     read_table,
     read_table_file,
 )
+from predictors.training import train_predictor
 from search_spaces import get_space
-from service.cli.predictor import from_jobs, from_table, save_predictor, save_table, train_predictor
 from store import jobs as repo
 from store.artifacts import register_artifact
+from store.measurements import from_jobs, from_table, save_predictor, save_table
 from store.session import Database
 from store.settings import Settings
 from workers.scheduler import Scheduler
