@@ -76,6 +76,8 @@ class Column:
 def parse_unit(metric: str, unit: str) -> float:
     """The scale from ``unit`` to ``metric``'s unit; `TableFormatError` lists the allowed units."""
     unit = unit.strip().lower()
+    if unit == METRICS[metric].unit.lower():  # any registered metric, in its record's own unit
+        return 1.0
     if metric in ("params", "macs"):
         allowed = COUNT_UNITS
         scale = COUNT_UNITS.get(unit)
@@ -96,10 +98,10 @@ def infer_column(name: str, declared: dict[str, str]) -> Column | None:
         metric, _, unit = spec.partition(":")
         if metric not in METRICS:
             raise TableFormatError(f"column {name!r}: metric {metric!r} unknown; known: {', '.join(METRICS)}")
-        unit = unit or NATIVE[metric]
+        unit = unit or NATIVE.get(metric) or METRICS[metric].unit
         return Column(name, metric, unit, parse_unit(metric, unit))
-    if name in NATIVE:
-        return Column(name, name, NATIVE[name], 1.0)
+    if name in METRICS:
+        return Column(name, name, NATIVE.get(name) or METRICS[name].unit, 1.0)
     label, unit = name, ""
     if m := _BRACKET.match(name):
         label, unit = m.group(1), m.group(2)

@@ -16,15 +16,14 @@ import numpy as np
 import xgboost as xgb
 
 from core.errors import NasError
+from core.metrics import METRICS
 from predictors.base import Prediction, Predictor
-
-LOG_METRICS = ("latency_ms", "params", "macs", "energy_mj")
 
 
 class XGBoostPredictor(Predictor):
     """Options: ``members`` (ensemble size), ``n_estimators``, ``max_depth``, ``learning_rate``,
-    ``subsample``, ``colsample_bytree``, ``min_child_weight``, ``log_target`` (None: log for
-    latency, params, MACs and energy), ``threads``."""
+    ``subsample``, ``colsample_bytree``, ``min_child_weight``, ``log_target`` (None: the
+    metric record's ``log_scale``: latency, params, MACs, energy), ``threads``."""
 
     kind: ClassVar[str] = "xgboost"
 
@@ -62,7 +61,8 @@ class XGBoostPredictor(Predictor):
         self.members, self.n_estimators, self.max_depth = members, n_estimators, max_depth
         self.learning_rate, self.subsample, self.colsample_bytree = learning_rate, subsample, colsample_bytree
         self.min_child_weight, self.threads = min_child_weight, threads
-        self.log_target = self.metric in LOG_METRICS if log_target is None else log_target
+        default_log = self.metric in METRICS and METRICS[self.metric].log_scale
+        self.log_target = default_log if log_target is None else log_target
         self.models: list[xgb.Booster] = []
 
     @property

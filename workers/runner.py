@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.metrics import get_metric
 from core.objectives import violations
 from core.spec import JobSpec
 from evaluators.pareto import default_reference, front_indices, hypervolume
@@ -58,8 +59,8 @@ class Front:
         self.seqs, self.losses, self.viol = all_seqs[keep], all_losses[keep], all_viol[keep]
 
     def _reference(self, losses: np.ndarray) -> np.ndarray:
-        """Per objective: the spec's value; else a matching constraint bound; else 0 for
-        accuracy; else the first batch's worst value plus 10% of its range."""
+        """Per objective: the spec's value; else a matching constraint bound; else the value its
+        metric record fixes (accuracy: 0); else the first batch's worst value plus 10% of its range."""
         fallback = default_reference(losses)
         ref = []
         for i, o in enumerate(self.objectives):
@@ -70,8 +71,8 @@ class Front:
                 ref.append(o.sign * self.spec_reference[o.metric])
             elif bounds:
                 ref.append(o.sign * min(bounds, key=lambda b: o.sign * b))
-            elif o.metric == "accuracy":
-                ref.append(0.0)
+            elif (fixed := get_metric(o.metric).reference) is not None:
+                ref.append(o.sign * fixed)
             else:
                 ref.append(float(fallback[i]))
         return np.asarray(ref, float)

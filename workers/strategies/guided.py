@@ -28,6 +28,7 @@ import numpy as np
 from optuna.study._multi_objective import _calculate_nondomination_rank
 
 from core.errors import NasError
+from core.metrics import get_metric
 from core.objectives import violations
 from evaluators.pareto import default_reference, hypervolume, non_dominated_mask, rank
 from predictors import PREDICTORS, Featurizer, Predictor
@@ -218,7 +219,7 @@ class GuidedStrategy(Strategy):
                 seed=self.seed + len(self.archs),
                 members=self.members,
                 n_estimators=self.n_estimators,
-                log_target=bool((y > 0).all()) and metric != "accuracy",
+                log_target=bool((y > 0).all()) and get_metric(metric).log_scale,
             )
             self.models[metric] = model.fit(x, y)
         self.trained_on = len(self.archs)
