@@ -2,6 +2,8 @@
 
 Measurement is resumable: entries are committed chunk by chunk, and a new run for the same
 (device, space, input shape) continues the unfinished table, measuring only what is missing.
+Every wait on the device agent has a deadline (`AgentTimeouts`), and a device that no Ray node
+offers fails before anything is stored, with the resource it needs and how a node joins.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ray
@@ -20,7 +22,7 @@ from evaluators.latency_validation import ValidationReport
 from evaluators.lut_io import new_table_id
 from search_spaces import get_space
 from store import latency as repo
-from workers.device_agent import start_agent
+from workers.device_agent import DEFAULT_TIMEOUTS, AgentTimeouts, call_agent, require_device, start_agent
 
 if TYPE_CHECKING:
     from evaluators.devices import Device
@@ -48,6 +50,7 @@ def measure_table(
     fit_archs: int = 10,
     limit: int | None = None,
     progress: Progress = _noop,
+    timeouts: AgentTimeouts = DEFAULT_TIMEOUTS,
 ) -> LatencyTable:
     """Measure every operator of ``space`` for ``shape`` on ``device``; fit the overhead; store it.
 
@@ -55,9 +58,13 @@ def measure_table(
     burst of load cannot spoil an entry); an entry whose passes disagree by more than
     `AGREEMENT` gets one more measurement and the median is kept. ``limit`` measures only the
     first operators of the catalogue (tests); such a table stays ``measuring`` unless complete.
+    ``timeouts`` bounds every wait on the device agent.
     """
     if passes < 1 or repeats < 1:
         raise NasError("passes and repeats must be at least 1")
+    if not device.measurable:
+        raise NasError(f"device {device.name} is external: it cannot be measured here, only imported")
+    require_device(device, timeouts)  # before a table row is stored for a device nobody offers
     sp = get_space(space)
     with db.session() as s:
         repo.save_device(s, device)
@@ -82,11 +89,15 @@ def measure_table(
 
     total = len(catalogue) * passes
     done = total - sum(len(todo(k)) for k in range(1, passes + 1))
-    agent = start_agent(device)
+    agent = start_agent(device, timeouts)
+
+    def call(ref: ray.ObjectRef, what: str) -> Any:
+        return call_agent(ref, device=device, what=what, timeouts=timeouts)
+
     started = time.perf_counter()
     try:
         reference = table.info.get("probe_ms")
-        if reference is None and (reference := ray.get(agent.reference.remote())) is not None:
+        if reference is None and (reference := call(agent.reference.remote(), "drift probe")) is not None:
             table.info["probe_ms"] = reference
             db.retrying(lambda s: repo.update_info(s, table_id=table.id, info={"probe_ms": reference}))
         progress(done, total, "operators")
@@ -95,14 +106,15 @@ def measure_table(
             ops = todo(pass_no)
             for i in range(0, len(ops), CHUNK):
                 chunk = ops[i : i + CHUNK]
-                stats = dict(zip(chunk, ray.get(measure(chunk, warmup=warmup, repeats=per_pass)), strict=True))
+                got = call(measure(chunk, warmup=warmup, repeats=per_pass), f"{len(chunk)} operators")
+                stats = dict(zip(chunk, got, strict=True))
                 entries = {
                     op.signature(): _combine(table.entries.get(op.signature()), Entry(*st.at(reference), st.runs))
                     for op, st in stats.items()
                 }
                 disputed = [op for op in chunk if entries[op.signature()] is None]
                 if disputed:  # one more measurement decides
-                    extra = ray.get(measure(disputed, warmup=warmup, repeats=per_pass))
+                    extra = call(measure(disputed, warmup=warmup, repeats=per_pass), f"{len(disputed)} operators")
                     for op, st in zip(disputed, extra, strict=True):
                         sig = op.signature()
                         entries[sig] = _median_of_three(table.entries[sig], stats[op], st, reference)
@@ -114,8 +126,9 @@ def measure_table(
             return table
         archs = [sp.sample(np.random.default_rng(10_000 + i)) for i in range(fit_archs)]
         progress(0, fit_archs, "overhead fit")
-        e2e = ray.get(
-            agent.measure_archs.remote([a.to_json() for a in archs], shape=shape, warmup=warmup, repeats=per_pass)
+        e2e = call(
+            agent.measure_archs.remote([a.to_json() for a in archs], shape=shape, warmup=warmup, repeats=per_pass),
+            f"{len(archs)} networks end to end",
         )
         sums = [table.ops_sum(sp.ops(a, **shape)) for a in archs]
         table.fit_overhead(sums, [st.at(reference)[0] for st in e2e])
@@ -165,9 +178,11 @@ def validate_table(
     passes: int = 3,
     out_dir: Path | None = None,
     progress: Progress = _noop,
+    timeouts: AgentTimeouts = DEFAULT_TIMEOUTS,
 ) -> ValidationReport:
     """Sample ``n`` architectures, measure each end to end in ``passes`` passes over all of them
-    (the median of the passes is the measurement), compare with the table's prediction."""
+    (the median of the passes is the measurement), compare with the table's prediction.
+    ``timeouts`` bounds every wait on the device agent."""
     if n < 2:
         raise NasError("validation needs at least 2 architectures (--n)")
     if passes < 1 or repeats < 1:
@@ -177,13 +192,14 @@ def validate_table(
     archs = [sp.sample(rng) for _ in range(n)]
     predicted = [table.predict(sp.ops(a, **table.shape)) for a in archs]
     reference = table.info.get("probe_ms")  # the table's machine speed; None: raw milliseconds
-    agent = start_agent(device)
+    agent = start_agent(device, timeouts)
     runs: list[list[Stats]] = [[] for _ in archs]
     try:
         for pass_no in range(passes):
             for i in range(0, n, 10):
                 batch = [a.to_json() for a in archs[i : i + 10]]
-                stats = ray.get(agent.measure_archs.remote(batch, shape=table.shape, warmup=warmup, repeats=repeats))
+                ref = agent.measure_archs.remote(batch, shape=table.shape, warmup=warmup, repeats=repeats)
+                stats = call_agent(ref, device=device, what=f"{len(batch)} networks end to end", timeouts=timeouts)
                 for j, st in enumerate(stats, start=i):
                     runs[j].append(st)
                 progress(pass_no * n + min(i + 10, n), n * passes, "end-to-end")
