@@ -8,7 +8,7 @@ layers with a shortcut (what both rankings follow most): truth and score minus t
 fit on that count. With several files, the candidates are pooled. No training; reads the kept
 results (benchmarks/results/).
 
-    .venv/bin/python benchmarks/supernet_genes.py benchmarks/results/supernet_ranking-2026-11-29-{spread,random}.json
+    .venv/bin/python -m benchmarks.supernet_genes benchmarks/results/supernet_ranking-2026-11-29-{spread,random}.json
 """
 
 from __future__ import annotations
@@ -20,25 +20,10 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from search_spaces import get_space
-
-FASHION_MNIST = {"in_channels": 1, "input_size": 28, "num_classes": 10}
-
-
-def gene_counts(genome: list[str], shape: dict[str, int] = FASHION_MNIST) -> dict[str, float]:
-    """Counts over the block layers of one MnasNet genome (genes as `op_rN_kK_cC_seS_skip`)."""
-    space = get_space("mnasnet")
-    layers = [s for s in space.ops(space.from_genome(genome), **shape) if s.name.startswith("b")]
-    counts: dict[str, float] = {
-        "layers": len(layers),
-        "with shortcut": sum(s.skip != "none" for s in layers),
-        "plain": sum(s.skip == "none" for s in layers),
-        "5x5": sum(s.kernel == 5 for s in layers),
-        "squeeze-excite": sum(bool(s.se) for s in layers),
-    }
-    for op in ("conv", "dconv", "mb3", "mb6"):
-        counts[op] = sum(int(g.split("_")[1][1:]) for g in genome if g.split("_")[0] == op)
-    return counts
+try:
+    from benchmarks._common import gene_counts
+except ModuleNotFoundError as e:  # started as a file: the repository root is not on the path
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.supernet_genes") from e
 
 
 def main() -> None:
