@@ -1,7 +1,8 @@
 """Weight-sharing supernets: one trained network scores every architecture of a space.
 
-`network` holds the MnasNet-space supernet (elastic kernel, width and depth; per-ConvOp and
-per-shortcut choice paths), `training` the sandwich-rule trainer and BN recalibration,
+`network` holds the supernets of the staged spaces — MnasNet, ProxylessNAS, FBNet — derived from
+their stage descriptions (`layout`; elastic kernel, width and depth; per-ConvOp and per-shortcut
+choice paths), `training` the sandwich-rule trainer and BN recalibration,
 `checkpoint` the file format, `evaluator` the ``supernet`` evaluator. See docs/supernet.md.
 """
 

@@ -13,24 +13,28 @@ from typing import Any
 import torch
 
 from core.errors import NasError, UnknownPluginError
-from evaluators.supernet.network import MnasNetSupernet
+from evaluators.supernet.network import FBNetSupernet, MnasNetSupernet, ProxylessNasSupernet, StagedSupernet
 
 FORMAT = "nas-supernet/2"  # 2: one MBConv path per position (elastic expansion)
-SUPERNETS: dict[str, type[MnasNetSupernet]] = {"mnasnet": MnasNetSupernet}
+SUPERNETS: dict[str, type[StagedSupernet]] = {
+    "fbnet": FBNetSupernet,
+    "mnasnet": MnasNetSupernet,
+    "proxylessnas": ProxylessNasSupernet,
+}
 
 
-def supernet_class(space: str) -> type[MnasNetSupernet]:
+def supernet_class(space: str) -> type[StagedSupernet]:
     """The supernet of search space ``space``."""
     if space not in SUPERNETS:
         raise UnknownPluginError(f"no supernet for search space {space!r}; supernets exist for: {', '.join(SUPERNETS)}")
     return SUPERNETS[space]
 
 
-def build_supernet(space: str, *, shape: dict[str, int], width: float = 1.0) -> MnasNetSupernet:
+def build_supernet(space: str, *, shape: dict[str, int], width: float = 1.0) -> StagedSupernet:
     return supernet_class(space)(**shape, width=width)
 
 
-def save_supernet(path: Path, net: MnasNetSupernet, *, info: dict[str, Any] | None = None) -> Path:
+def save_supernet(path: Path, net: StagedSupernet, *, info: dict[str, Any] | None = None) -> Path:
     """Write ``net`` (its space, task shape, width and weights) and ``info`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -47,7 +51,7 @@ def save_supernet(path: Path, net: MnasNetSupernet, *, info: dict[str, Any] | No
     return path
 
 
-def load_supernet(path: Path) -> tuple[MnasNetSupernet, dict[str, Any]]:
+def load_supernet(path: Path) -> tuple[StagedSupernet, dict[str, Any]]:
     """The supernet stored at ``path`` (in eval mode) and its info."""
     if not Path(path).is_file():
         raise NasError(f"supernet checkpoint {path} does not exist")

@@ -1,79 +1,68 @@
-"""The MnasNet-space supernet: one network that holds the weights of every architecture of the space.
+"""Supernets of the staged spaces (MnasNet, ProxylessNAS, FBNet): one network that holds the weights
+of every architecture of a space, derived from the space's stage description (`layout`).
 
 Layout (see docs/supernet.md): every layer *position* ``b<block>_<layer>`` (layer 0-based, up
 to the block's largest depth) keeps separate weights per ConvOp type (``conv``, ``dconv``,
-``mb``) and per shortcut (``plain``: no residual; ``res``: the identity or pooled shortcut the
-layer gets), i.e. single-path one-shot choice paths (`path_name`). Each path is one
-`search_spaces` layer built at the position's largest shape (widest input and output, 5x5
-kernel, squeeze-excite), so a subnet's layer is a slice of it:
+``mb``; FBNet's grouped MBConv ``mbg2``) and per shortcut (``plain``: no residual; ``res``: the
+identity or pooled shortcut the layer gets), i.e. single-path one-shot choice paths
+(`path_name`). Each path is one `search_spaces` layer built at the position's largest shape
+(widest input and output, largest kernel, squeeze-excite where the space has it), so a subnet's
+layer is a slice of it:
 
 * elastic kernel: a 3x3 kernel is the centre of the 5x5 one times a learned 9x9 transform
-  matrix shared by all channels of that conv (Once-for-All, Cai et al. 2020);
+  matrix shared by all channels of that conv (Once-for-All, Cai et al. 2020); a 7x7 kernel
+  (ProxylessNAS) serves 5x5 and 3x3 through two such steps;
 * elastic expansion: MBConv3 uses the first half of MBConv6's expanded channels;
 * elastic width: the first ``c`` input / output / expanded / squeeze-excite channels; MBConv's
-  expanded channels are re-sorted by importance (`sort_channels`);
+  expanded channels are re-sorted by importance (`sort_channels`; not grouped MBConvs, whose
+  channel order is their group structure);
 * elastic depth: a block of ``k`` layers uses its first ``k`` positions.
 
 A subnet's layer runs as the very module `search_spaces` builds for its `OpSpec` (a weightless
 meta-device template) with the sliced tensors plugged in by ``torch.func.functional_call``, and
 `extract` loads the same tensors into ``space.build``'s network: extraction is exact by
 construction. ``width`` < 1 scales every searched width, the stem and the head (for cheap
-experiments on CPUs); at ``width=1`` the subnet is exactly ``space.build(arch)``.
+experiments on CPUs); at ``width=1`` the subnet is exactly ``space.build(arch)``. ``MnasNetSupernet``,
+``ProxylessNasSupernet`` and ``FBNetSupernet`` bind `StagedSupernet` to their space.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from core.errors import InvalidArchitectureError
+from evaluators.supernet.layout import (
+    CONVOP_PATHS,
+    FIXED_POSITIONS,
+    full_specs,
+    group_divisor,
+    largest_arch,
+    path_name,
+    scale,
+    scaled_ops,
+    smallest_arch,
+    spec_path,
+)
 from search_spaces import Architecture, get_space
-from search_spaces.base import choices_of
-from search_spaces.mnasnet.space import BASE_BLOCKS, CONV_OPS, HEAD_FILTERS, KERNELS, MnasNetSpace
-from search_spaces.ops.modules import Layer, Network, PoolShortcut, SqueezeExcite, build_op, init_weights
-from search_spaces.ops.spec import OpSpec, conv_out
+from search_spaces.ops.modules import (
+    ChannelShuffle,
+    Layer,
+    Network,
+    PoolShortcut,
+    SqueezeExcite,
+    build_op,
+    init_weights,
+)
+from search_spaces.ops.spec import OpSpec
+from search_spaces.staged import StagedSpace
 
-OP_GENES = {v: k for k, v in CONV_OPS.items()}  # (kind, expansion) -> ConvOp gene
-SHORTCUTS = ("plain", "res")
-FIXED_POSITIONS = ("stem", "head", "classifier")  # one path each; every other position is a block layer
-MAX_KERNEL, MIN_KERNEL = max(KERNELS), min(KERNELS)
-
-
-def path_name(gene: str, shortcut: str) -> str:
-    """The choice path that holds a layer's weights: one per ConvOp type (``conv``, ``dconv``,
-    ``mb``: MBConv3 is the first half of MBConv6's expanded channels, OFA's elastic expansion)
-    and shortcut (``plain``, ``res``)."""
-    return f"{'mb' if gene.startswith('mb') else gene}-{shortcut}"
-
-
-def scale(c: int, width: float) -> int:
-    """A channel count at width multiplier ``width`` (exact at 1.0)."""
-    return c if width == 1.0 else max(1, round(c * width))
-
-
-def scaled_ops(ops: Sequence[OpSpec], width: float) -> list[OpSpec]:
-    """``ops`` with every channel count scaled, except the network's input and class count.
-
-    A pooled shortcut whose scaled shapes happen to match becomes the identity (what the space's
-    ``poolskip`` means for matching shapes)."""
-    if width == 1.0:
-        return list(ops)
-    out = []
-    for i, op in enumerate(ops):
-        c_in = op.c_in if i == 0 else scale(op.c_in, width)
-        c_out = op.c_out if op.kind == "classifier" else scale(op.c_out, width)
-        skip = op.skip
-        if skip == "pool" and c_in == c_out and op.stride == 1:
-            skip = "id"
-        out.append(replace(op, c_in=c_in, c_out=c_out, skip=skip))
-    return out
+MIN_KERNEL = 3  # elastic kernels go down to 3x3
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6)
 
 
 def zero_last_bn(layer: nn.Module) -> None:
@@ -83,7 +72,7 @@ def zero_last_bn(layer: nn.Module) -> None:
     body would output 0 and never train."""
     leaves = [m for m in layer.body.modules() if not list(m.children())]  # type: ignore[union-attr]
     last = max(i for i, m in enumerate(leaves) if isinstance(m, nn.BatchNorm2d))
-    if not any(isinstance(m, nn.ReLU) for m in leaves[last + 1 :]):
+    if not any(isinstance(m, _ACTIVATIONS) for m in leaves[last + 1 :]):
         nn.init.zeros_(leaves[last].weight)
 
 
@@ -93,59 +82,6 @@ def zero_init_residuals(net: nn.Module) -> nn.Module:
         if isinstance(m, Layer) and m.shortcut is not None:
             zero_last_bn(m)
     return net
-
-
-def largest_arch(
-    space: MnasNetSpace | None = None, rng: np.random.Generator | None = None, *, path: str | None = None
-) -> Architecture:
-    """The sandwich rule's largest subnet: MBConv6, deepest, 5x5, widest, squeeze-excite, residuals
-    (``rng`` and ``path``: `_extreme`)."""
-    return _extreme(space, last=True, rng=rng, path=path)
-
-
-def smallest_arch(
-    space: MnasNetSpace | None = None, rng: np.random.Generator | None = None, *, path: str | None = None
-) -> Architecture:
-    """The sandwich rule's smallest subnet: depthwise-separable, shallowest, 3x3, narrowest, no SE or
-    skip (``rng`` and ``path``: `_extreme`)."""
-    return _extreme(space, last=False, rng=rng, path=path)
-
-
-CATEGORICAL = ("op", "skip")  # genes without a largest or smallest choice
-CONVOP_PATHS = ("conv", "dconv", "mb")  # ConvOps with weights of their own (MBConv3 and 6 share one path)
-
-
-def _path_op(path: str, *, last: bool) -> str:
-    """The ConvOp an extreme subnet takes on ``path``: MBConv at 6 for the largest, 3 for the smallest."""
-    if path not in CONVOP_PATHS:
-        raise ValueError(f"unknown ConvOp path {path!r}; expected one of {CONVOP_PATHS}")
-    return ("mb6" if last else "mb3") if path == "mb" else path
-
-
-def _draw_categorical(field: str, choices: tuple[Any, ...], rng: np.random.Generator, *, last: bool) -> Any:
-    """A uniform draw of ``field`` for an extreme subnet; ConvOps are drawn by choice path (`_path_op`)."""
-    if field == "op":
-        return _path_op(CONVOP_PATHS[int(rng.integers(len(CONVOP_PATHS)))], last=last)
-    return choices[int(rng.integers(len(choices)))]
-
-
-def _extreme(
-    space: MnasNetSpace | None, *, last: bool, rng: np.random.Generator | None = None, path: str | None = None
-) -> Architecture:
-    """The largest (``last``) or smallest subnet. With ``rng``, every block's ConvOp path and skip
-    are drawn uniformly instead (`CATEGORICAL`); with ``path`` (one of `CONVOP_PATHS`), every block
-    takes that ConvOp path."""
-    space = space or get_space("mnasnet")  # type: ignore[assignment]
-    fixed = {"op": _path_op(path or ("mb" if last else "dconv"), last=last), "skip": "idskip" if last else "noskip"}
-    params = {}
-    for name, dist in space.distributions().items():
-        field = name.split("_", 1)[1]
-        choices = choices_of(dist)
-        if rng is not None and field in CATEGORICAL:
-            params[name] = _draw_categorical(field, choices, rng, last=last)
-        else:
-            params[name] = fixed.get(field, choices[-1] if last else choices[0])
-    return space.decode(params)
 
 
 class ElasticLayer(nn.Module):
@@ -218,11 +154,15 @@ class ElasticLayer(nn.Module):
 
 
 def _transform_key(name: str, k: int) -> str:
-    return f"{name.replace('.', '_')}_{MAX_KERNEL}to{k}"
+    """The transform from a (k+2)x(k+2) kernel's centre to k x k (``..._5to3``)."""
+    return f"{name.replace('.', '_')}_{k + 2}to{k}"
 
 
-class MnasNetSupernet(nn.Module):
-    """Every architecture of the MnasNet space for one task shape; ``forward(x, arch)`` runs a subnet."""
+class StagedSupernet(nn.Module):
+    """Every architecture of a staged space for one task shape; ``forward(x, arch)`` runs a subnet.
+    Subclasses name the space (``space_name``)."""
+
+    space_name: ClassVar[str]
 
     def __init__(
         self, *, in_channels: int = 3, input_size: int = 224, num_classes: int = 1000, width: float = 1.0
@@ -230,9 +170,13 @@ class MnasNetSupernet(nn.Module):
         super().__init__()
         if not 0.0 < width <= 1.0:
             raise ValueError(f"width must be in (0, 1], got {width}")
-        self.space: MnasNetSpace = get_space("mnasnet")  # type: ignore[assignment]
+        space = get_space(self.space_name)
+        if not isinstance(space, StagedSpace):
+            raise TypeError(f"{self.space_name} is not a staged space")
+        self.space: StagedSpace = space
         self.shape = {"in_channels": in_channels, "input_size": input_size, "num_classes": num_classes}
         self.width = width
+        self.divisor = group_divisor(space)  # scaled widths stay divisible by the group count
         self.positions = nn.ModuleDict()
         for position, specs in self._full_specs().items():
             self.positions[position] = nn.ModuleDict({path: ElasticLayer(s) for path, s in specs.items()})
@@ -245,41 +189,22 @@ class MnasNetSupernet(nn.Module):
         self.channels_last = False  # run subnets channels-last (set by the trainer; not saved)
         self.plain_shortcut = 0.0  # scale of the shortcut plain layers get in training (`layer`; not saved)
 
+    @property
+    def convop_paths(self) -> tuple[str, ...]:
+        """The operator families with weights of their own in this supernet (MnasNet: `CONVOP_PATHS`)."""
+        found = {path.split("-")[0] for p in self.positions.values() for path in p if path != "fixed"}  # type: ignore[attr-defined]
+        return tuple(f for f in CONVOP_PATHS if f in found) + tuple(sorted(found - set(CONVOP_PATHS)))
+
     # -- structure ---------------------------------------------------------------------------------
     def _full_specs(self) -> dict[str, dict[str, OpSpec]]:
-        """Position -> path -> the largest `OpSpec` the path must hold."""
-        w, space = self.width, self.space
-        reference = self.ops(largest_arch(space))
-        stem, head, classifier = reference[0], reference[-2], reference[-1]
-        out = {"stem": {"fixed": stem}}
-        reaching = {stem.c_out}  # widths that can enter the next block
-        hw = stem.hw_out
-        for b, (_, _, stride) in enumerate(BASE_BLOCKS, start=1):
-            dists = space.distributions()
-            filters = max(scale(c, w) for c in choices_of(dists[f"b{b}_filters"]))
-            depths = choices_of(dists[f"b{b}_layers"])
-            hw_out = conv_out(hw, MAX_KERNEL, stride)
-            for layer in range(max(depths)):
-                c_in, s, size = (max(reaching), stride, hw) if layer == 0 else (filters, 1, hw_out)
-                specs: dict[str, OpSpec] = {}
-                for gene, (kind, e) in sorted(CONV_OPS.items(), key=lambda item: item[1][1]):
-                    for cut in SHORTCUTS:  # the widest expansion of a path wins
-                        specs[path_name(gene, cut)] = OpSpec(
-                            kind, c_in, filters, size, kernel=MAX_KERNEL, stride=s, expansion=e, se=0.25
-                        )
-                out[f"b{b}_{layer}"] = specs
-            widths = {scale(c, w) for c in choices_of(dists[f"b{b}_filters"])}
-            reaching = widths | (reaching if min(depths) == 0 else set())
-            hw = hw_out
-        out["head"] = {"fixed": replace(head, c_in=max(reaching), c_out=scale(HEAD_FILTERS, w))}
-        out["classifier"] = {"fixed": classifier}
-        return out
+        """Position -> path -> the largest `OpSpec` the path must hold (`layout.full_specs`)."""
+        return full_specs(self.space, self.shape, self.width, self.ops(largest_arch(self.space)))
 
     def ops(self, arch: Architecture) -> list[OpSpec]:
         """The layers of ``arch`` at this supernet's task shape and width."""
         if arch.space != self.space.name:
             raise InvalidArchitectureError(f"space: {arch.space!r} is not {self.space.name!r}")
-        return scaled_ops(self.space.ops(arch, **self.shape), self.width)
+        return scaled_ops(self.space.ops(arch, **self.shape), self.width, self.divisor)
 
     @staticmethod
     def where(spec: OpSpec) -> tuple[str, str]:
@@ -287,9 +212,7 @@ class MnasNetSupernet(nn.Module):
         if spec.name in FIXED_POSITIONS:
             return spec.name, "fixed"
         block, layer = spec.name[1:].split(".")
-        gene = OP_GENES[(spec.kind, spec.expansion)]
-        shortcut = "plain" if spec.skip == "none" else "res"
-        return f"b{block}_{int(layer) - 1}", path_name(gene, shortcut)
+        return f"b{block}_{int(layer) - 1}", spec_path(spec)
 
     def path(self, spec: OpSpec) -> ElasticLayer:
         position, path = self.where(spec)
@@ -367,17 +290,16 @@ class MnasNetSupernet(nn.Module):
 
 
 def _sort_mbconv(layer: nn.Module, optimizer: torch.optim.Optimizer | None) -> None:
-    expand, depthwise, se, project = layer.body  # type: ignore[union-attr,misc]
+    parts = list(layer.body)  # type: ignore[union-attr,call-overload]
+    if any(isinstance(m, ChannelShuffle) for m in parts):
+        return  # grouped 1x1 convs: the channel order is the group structure
+    se = next((m for m in parts if isinstance(m, SqueezeExcite)), None)
+    expand, depthwise, project = [m for m in parts if not isinstance(m, SqueezeExcite)]
     importance = project[0].weight.abs().sum(dim=(0, 2, 3))
     order = torch.argsort(importance, descending=True, stable=True)
-    moves: list[tuple[torch.Tensor, int]] = [
-        (expand[0].weight, 0),
-        (depthwise[0].weight, 0),
-        (project[0].weight, 1),
-        (se.reduce.weight, 1),
-        (se.expand.weight, 0),
-        (se.expand.bias, 0),
-    ]
+    moves: list[tuple[torch.Tensor, int]] = [(expand[0].weight, 0), (depthwise[0].weight, 0), (project[0].weight, 1)]
+    if se is not None:
+        moves += [(se.reduce.weight, 1), (se.expand.weight, 0), (se.expand.bias, 0)]
     for bn in (expand[1], depthwise[1]):
         moves += [(bn.weight, 0), (bn.bias, 0), (bn.running_mean, 0), (bn.running_var, 0)]
     for t, dim in moves:
@@ -388,10 +310,33 @@ def _sort_mbconv(layer: nn.Module, optimizer: torch.optim.Optimizer | None) -> N
                 value.copy_(value.index_select(dim, order))
 
 
+class MnasNetSupernet(StagedSupernet):
+    """The MnasNet space's supernet."""
+
+    space_name: ClassVar[str] = "mnasnet"
+
+
+class ProxylessNasSupernet(StagedSupernet):
+    """The ProxylessNAS space's supernet (elastic kernel 7 -> 5 -> 3, expansion 6 -> 3)."""
+
+    space_name: ClassVar[str] = "proxylessnas"
+
+
+class FBNetSupernet(StagedSupernet):
+    """The FBNet space's supernet (``mb`` and grouped ``mbg2`` paths; ``skip`` convs on ``conv`` paths)."""
+
+    space_name: ClassVar[str] = "fbnet"
+
+
 __all__ = [
+    "CONVOP_PATHS",
     "ElasticLayer",
+    "FBNetSupernet",
     "MnasNetSupernet",
+    "ProxylessNasSupernet",
+    "StagedSupernet",
     "largest_arch",
+    "path_name",
     "scale",
     "scaled_ops",
     "smallest_arch",
