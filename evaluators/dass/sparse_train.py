@@ -12,7 +12,6 @@ re-estimated with the final masks. Results are cached by architecture id.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,16 +20,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
 from core.errors import NasError
-from evaluators.base import DataDirs, Evaluator, EvaluatorOptions, Need, Task
+from evaluators import training
+from evaluators.base import DataDirs, EvaluatorOptions, Need, Task
 from evaluators.dass.search import memory_format
-from evaluators.datasets import scoring_data
 from evaluators.pruning import GradualPruning, LayerSparsity
-from search_spaces import get_space
+from evaluators.training import ScratchEvaluator, recalibrate_bn, sgd, steps_per_epoch, train_epochs
+from search_spaces.cells.network import UniformDropPath
 from search_spaces.dass import ops as dass
 from search_spaces.ops import sparse
 from search_spaces.ops.spec import Cost, OpSpec
@@ -69,73 +68,49 @@ class SparseSchedule:
             raise NasError("sparse_train: prune_updates >= 1, lr > 0 and drop_path_prob in [0, 1) are required")
 
 
-def _cl(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=memory_format())
-
-
 def train_sparse(model: nn.Module, data: Arrays, schedule: SparseSchedule, *, seed: int = 0) -> list[LayerSparsity]:
     """Train ``model`` while pruning its sparse layers to their targets; returns each layer's
     final sparsity (the pruned weights are zeroed in the parameters)."""
-    torch.manual_seed(seed)
-    model.to(memory_format=memory_format())  # channels-last where safe: faster on CPUs
-    steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
-    total = schedule.epochs * steps_per_epoch
+    fmt = memory_format()
+    model.to(memory_format=fmt)  # channels-last where safe: faster on CPUs
+    total = schedule.epochs * steps_per_epoch(data, schedule.batch_size)
     begin, end = int(schedule.prune_begin * total), max(1, int(schedule.prune_end * total))
     begin = min(begin, end - 1)
     pruner = GradualPruning(model, begin=begin, end=end, frequency=max(1, (end - begin) // schedule.prune_updates))
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    plain = [p for p in model.parameters() if p.dim() <= 1]
-    optimizer = torch.optim.SGD(
-        [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": plain, "weight_decay": 0.0}],
-        lr=schedule.lr,
-        momentum=schedule.momentum,
-    )
+    optimizer = sgd(model, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total, eta_min=schedule.lr_min)
-    x_all, y_all = torch.from_numpy(data.x), torch.from_numpy(data.y)
-    step = 0
-    for epoch in range(schedule.epochs):
-        if hasattr(model, "drop_path_prob"):
-            model.drop_path_prob = schedule.drop_path_prob * epoch / schedule.epochs
-        model.train()
-        order = torch.from_numpy(np.random.default_rng([seed, epoch]).permutation(len(data)))
-        for i in range(0, len(order), schedule.batch_size):
-            take = order[i : i + schedule.batch_size]
-            pruner.step(step)
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(_cl(x_all[take])), y_all[take]).backward()
-            nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-    report = pruner.finalize()
-    model.eval()
-    return report
+    policy = getattr(model, "drop_path", None)
+
+    def drop_path_schedule(epoch: int) -> None:  # DARTS: the rate rises linearly over the epochs
+        if isinstance(policy, UniformDropPath):
+            policy.prob = schedule.drop_path_prob * epoch / schedule.epochs
+
+    epochs = train_epochs(
+        model,
+        data,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        epochs=schedule.epochs,
+        batch_size=schedule.batch_size,
+        grad_clip=schedule.grad_clip,
+        seed=seed,
+        memory_format=fmt,
+        on_epoch=drop_path_schedule,
+        on_step=pruner.step,
+    )
+    for _ in epochs:
+        pass
+    return pruner.finalize()
 
 
-@torch.no_grad()
 def recalibrate(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> None:
-    """Re-estimate every BatchNorm's statistics (exact average) on ``x`` with the final weights."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None
-    model.train()
-    drop, model.drop_path_prob = getattr(model, "drop_path_prob", 0.0), 0.0
-    for i in range(0, len(x), batch_size):
-        model(_cl(torch.from_numpy(x[i : i + batch_size])))
-    model.drop_path_prob = drop
-    model.eval()
+    """`evaluators.training.recalibrate_bn` in the training's memory format."""
+    recalibrate_bn(model, x, batch_size, memory_format=memory_format())
 
 
-@torch.no_grad()
 def accuracy(model: nn.Module, data: Arrays, batch_size: int = 256) -> float:
-    """Top-1 accuracy of ``model`` (in eval mode) on ``data``."""
-    model.eval()
-    correct = 0
-    for i in range(0, len(data), batch_size):
-        x = _cl(torch.from_numpy(data.x[i : i + batch_size]))
-        correct += int((model(x).argmax(1) == torch.from_numpy(data.y[i : i + batch_size])).sum())
-    return correct / max(1, len(data))
+    """`evaluators.training.accuracy` in the training's memory format."""
+    return training.accuracy(model, data, batch_size, memory_format=memory_format())
 
 
 def nonzero_cost(ops: Sequence[OpSpec]) -> Cost:
@@ -146,7 +121,7 @@ def nonzero_cost(ops: Sequence[OpSpec]) -> Cost:
     return total
 
 
-class SparseTrainEvaluator(Evaluator):
+class SparseTrainEvaluator(ScratchEvaluator):
     """``accuracy`` (validation split) after training from scratch with gradual pruning to each
     sparse layer's target; also ``params``, ``macs`` (dense counts), ``nonzero_params``,
     ``nonzero_macs`` (what the masks keep), ``sparsity`` (pruned share of the sparse layers'
@@ -200,19 +175,15 @@ class SparseTrainEvaluator(Evaluator):
             prune_updates=prune_updates,
             drop_path_prob=drop_path_prob,
         )
-        if threads:
-            torch.set_num_threads(threads)
-        self.task, self.seed = task, seed
-        self.space = get_space(task.space)
-        self.train, self.val, self.recal = scoring_data(
-            task.dataset, data_dirs=data_dirs, train_limit=train_limit, val_limit=val_limit, recal_images=recal_images
+        self.load_data(
+            task,
+            data_dirs=data_dirs,
+            train_limit=train_limit,
+            val_limit=val_limit,
+            recal_images=recal_images,
+            seed=seed,
+            threads=threads,
         )
-        self.cache: dict[str, dict[str, float]] = {}
-
-    def build(self, arch: Architecture) -> nn.Module:
-        """A freshly (and always identically) initialised network of ``arch``."""
-        torch.manual_seed(self.seed)
-        return self.space.build(arch, **self.task.shape)
 
     def train_one(self, arch: Architecture) -> tuple[nn.Module, list[LayerSparsity]]:
         """The trained, pruned model of ``arch`` (BatchNorm re-estimated) and its layers' sparsity."""
@@ -222,22 +193,23 @@ class SparseTrainEvaluator(Evaluator):
         return model, report
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
-        if arch.arch_id not in self.cache:
-            start = time.perf_counter()
-            model, report = self.train_one(arch)
-            dense = self.space.cost(arch, **self.task.shape)
-            kept = nonzero_cost(self.space.ops(arch, **self.task.shape))
-            pruned, size = sum(r.pruned for r in report), sum(r.size for r in report)
-            self.cache[arch.arch_id] = {
-                "accuracy": accuracy(model, self.val),
-                "params": float(dense.params),
-                "macs": float(dense.macs),
-                "nonzero_params": float(kept.params),
-                "nonzero_macs": float(kept.macs),
-                "sparsity": pruned / size if size else 0.0,
-                "train_seconds": time.perf_counter() - start,
-            }
-        return dict(self.cache[arch.arch_id])
+        return self.cached(arch, self._train)
+
+    def _train(self, arch: Architecture) -> dict[str, float]:
+        start = time.perf_counter()
+        model, report = self.train_one(arch)
+        dense = self.space.cost(arch, **self.task.shape)
+        kept = nonzero_cost(self.space.ops(arch, **self.task.shape))
+        pruned, size = sum(r.pruned for r in report), sum(r.size for r in report)
+        return {
+            "accuracy": accuracy(model, self.val),
+            "params": float(dense.params),
+            "macs": float(dense.macs),
+            "nonzero_params": float(kept.params),
+            "nonzero_macs": float(kept.macs),
+            "sparsity": pruned / size if size else 0.0,
+            "train_seconds": time.perf_counter() - start,
+        }
 
     def provenance(self) -> dict[str, Any]:
         return {

@@ -1,17 +1,17 @@
-"""Training pieces: the sandwich rule with in-place distillation, scratch training, BN recalibration.
+"""Supernet training: the sandwich rule with in-place distillation, and scoring inherited subnets.
 
 `SandwichTrainer` trains a supernet one epoch at a time (BigNAS/OFA's sandwich rule: each step
 backpropagates the largest subnet on the labels, then the smallest and ``random_subnets`` random
 ones on the largest's detached predictions; one optimizer step for the sum). Its state is
 checkpointed between epochs; an epoch's shuffling, subnet draws and dropout are seeded by
 ``(seed, epoch)``, so a run resumed from a checkpoint continues exactly like an uninterrupted one.
+Training from scratch, BatchNorm recalibration and accuracy are `evaluators.training`'s.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +22,12 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from evaluators.supernet.network import CONVOP_PATHS, MnasNetSupernet, largest_arch, smallest_arch
+from evaluators.training import SCORE_BATCH, accuracy, batches, cosine, recalibrate_bn, sgd
+from evaluators.training import channels_last as channels_last  # re-exported (readout, benchmarks)
 
 if TYPE_CHECKING:
     from evaluators.datasets import Arrays
     from search_spaces import Architecture
-
-
-SCORE_BATCH = 64  # inference batch: 2-2.6x faster than 256 on CPUs (benchmarks/supernet_scoring.py)
 
 
 @dataclass(frozen=True)
@@ -54,67 +53,14 @@ class Schedule:
         return asdict(self)
 
 
-def batches(
-    data: Arrays, batch_size: int, order: np.ndarray | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Mini-batches of ``data`` (in ``order`` when given); the last one may be smaller."""
-    index = np.arange(len(data)) if order is None else order
-    for i in range(0, len(index), batch_size):
-        take = index[i : i + batch_size]
-        yield torch.from_numpy(data.x[take]), torch.from_numpy(data.y[take])
-
-
 def make_optimizer(model: nn.Module, schedule: Schedule) -> torch.optim.SGD:
-    """Weight decay on convolution and linear weights only (not BatchNorm, biases or kernel transforms)."""
-    decay, plain = [], []
-    for name, p in model.named_parameters():
-        (plain if p.dim() <= 1 or "kernel_transforms" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": schedule.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=schedule.lr, momentum=schedule.momentum, nesterov=True)
-
-
-def cosine(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Cosine decay of every group's learning rate to 0 over ``total_steps`` steps."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
-    )
+    """The schedule's SGD (`evaluators.training.sgd`) with Nesterov momentum."""
+    return sgd(model, lr=schedule.lr, momentum=schedule.momentum, weight_decay=schedule.weight_decay, nesterov=True)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against a probability distribution (the teacher's softmax)."""
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-
-
-def channels_last(t: torch.Tensor) -> torch.Tensor:
-    """A batch of images in the channels-last layout. Standalone networks of depthwise and 1x1
-    convolutions that are channels-last too (``model.to(memory_format=torch.channels_last)``) train
-    and run ~1.65x faster so on CPUs (benchmarks/channels_last.py); a network in the default layout
-    takes such a batch at about its usual speed. `SandwichTrainer` runs the supernet channels-last
-    too (`MnasNetSupernet.channels_last`: batch and sliced weights)."""
-    return t.contiguous(memory_format=torch.channels_last)
-
-
-@torch.no_grad()
-def recalibrate_bn(model: nn.Module, x: np.ndarray, batch_size: int = 256) -> None:
-    """Reset every BatchNorm's running statistics and re-estimate them (exact average) on ``x``."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None
-    model.train()
-    for i in range(0, len(x), batch_size):
-        model(channels_last(torch.from_numpy(x[i : i + batch_size])))
-    model.eval()
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, data: Arrays, batch_size: int = SCORE_BATCH) -> float:
-    """Top-1 accuracy of ``model`` (put in eval mode) on ``data``."""
-    model.eval()
-    correct = 0
-    for x, y in batches(data, batch_size):
-        correct += int((model(channels_last(x)).argmax(dim=1) == y).sum())
-    return correct / max(1, len(data))
 
 
 @torch.no_grad()
@@ -147,35 +93,6 @@ def subnet_accuracy(
     """Accuracy of ``arch`` with inherited weights after BatchNorm recalibration on ``recal`` (in
     one batch of up to 256), BatchNorm folded, ``data`` in batches of ``batch_size``."""
     return accuracy(fold_batchnorm(inherited(supernet, arch, recal=recal)), data, batch_size)
-
-
-def train_epochs(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> Iterator[float]:
-    """Train ``model`` from its current weights on ``data``, one epoch per step of the iterator;
-    yields each epoch's mean loss. Seeded data order and dropout."""
-    torch.manual_seed(seed)
-    optimizer = make_optimizer(model, schedule)
-    steps = schedule.epochs * math.ceil(len(data) / schedule.batch_size)
-    scheduler = cosine(optimizer, steps)
-    for epoch in range(schedule.epochs):
-        model.train()
-        order = np.random.default_rng([seed, epoch]).permutation(len(data))
-        loss_sum, count = 0.0, 0
-        for x, y in batches(data, schedule.batch_size, order):
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(channels_last(x)), y)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), schedule.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            loss_sum, count = loss_sum + float(loss.detach()) * len(y), count + len(y)
-        model.eval()
-        yield loss_sum / max(1, count)
-
-
-def train_network(model: nn.Module, data: Arrays, schedule: Schedule, *, seed: int = 0) -> float:
-    """Train ``model`` for the whole schedule; returns the mean last-epoch loss (model left in eval mode)."""
-    losses = list(train_epochs(model, data, schedule, seed=seed))
-    return losses[-1]
 
 
 EXTREMES = ("fixed", "drawn", "cycled")  # which ConvOps the sandwich's extremes take (`SandwichTrainer`)
