@@ -74,15 +74,7 @@ class TrainEvaluator(ScratchEvaluator):
         if not 0.0 < width <= 1.0:
             raise NasError(f"train evaluator: width must be in (0, 1], got {width}")
         self.width = width
-        self.load_data(
-            task,
-            data_dirs=data_dirs,
-            train_limit=train_limit,
-            val_limit=val_limit,
-            recal_images=recal_images,
-            seed=seed,
-            threads=threads,
-        )
+        self.load_data(task, data_dirs, train_limit, val_limit, recal_images, seed=seed, threads=threads)
 
     def build(self, arch: Architecture) -> nn.Module:
         """A freshly (and always identically) initialised network of ``arch``."""

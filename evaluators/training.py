@@ -159,14 +159,16 @@ class ScratchEvaluator(Evaluator):
     def load_data(
         self,
         task: Task,
-        *,
         data_dirs: Sequence[str | Path],
         train_limit: int | None,
         val_limit: int | None,
         recal_images: int,
+        *,
         seed: int,
         threads: int | None,
     ) -> None:
+        """The first ``train_limit`` training images, ``recal_images`` of them for BatchNorm
+        recalibration and ``val_limit`` validation images (`scoring_data`); ``threads`` torch threads."""
         if threads:
             torch.set_num_threads(threads)
         self.task, self.seed = task, seed

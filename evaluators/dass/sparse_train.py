@@ -175,15 +175,7 @@ class SparseTrainEvaluator(ScratchEvaluator):
             prune_updates=prune_updates,
             drop_path_prob=drop_path_prob,
         )
-        self.load_data(
-            task,
-            data_dirs=data_dirs,
-            train_limit=train_limit,
-            val_limit=val_limit,
-            recal_images=recal_images,
-            seed=seed,
-            threads=threads,
-        )
+        self.load_data(task, data_dirs, train_limit, val_limit, recal_images, seed=seed, threads=threads)
 
     def train_one(self, arch: Architecture) -> tuple[nn.Module, list[LayerSparsity]]:
         """The trained, pruned model of ``arch`` (BatchNorm re-estimated) and its layers' sparsity."""

@@ -13,6 +13,20 @@ from core.errors import InvalidArchitectureError
 M = TypeVar("M")
 
 
+@dataclass(frozen=True)
+class TwoEdges:
+    """Two (operation, input state) edges: the base of a NASNet block and a DARTS node."""
+
+    op1: str
+    in1: int
+    op2: str
+    in2: int
+
+    @property
+    def edges(self) -> tuple[tuple[str, int], tuple[str, int]]:
+        return (self.op1, self.in1), (self.op2, self.in2)
+
+
 def cell_tokens(text: object, count: int, *, shape: str) -> list[str]:
     """The ``count`` space-separated tokens of a cell string (``shape`` says what they are)."""
     if not isinstance(text, str):

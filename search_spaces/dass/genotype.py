@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import InvalidArchitectureError
-from search_spaces.cells.genotype import MacroCodec, cell_tokens, check_edges
+from search_spaces.cells.genotype import MacroCodec, TwoEdges, cell_tokens, check_edges
 
 # The DARTS primitives (genotypes.PRIMITIVES), in the reference order. "none" exists only in the
 # one-shot network; a discrete cell never holds it (the derivation skips it), so genes use OPS.
@@ -46,23 +46,14 @@ _NODE = re.compile(rf"^{_EDGE}\+{_EDGE}$")
 
 
 @dataclass(frozen=True)
-class Node:
+class Node(TwoEdges):
     """``op1(state in1) + op2(state in2)`` with ``in1 < in2``."""
-
-    op1: str
-    in1: int
-    op2: str
-    in2: int
 
     @classmethod
     def of(cls, a: tuple[str, int], b: tuple[str, int]) -> Node:
         """The node of two (op, input) pairs given in any order."""
         (op1, in1), (op2, in2) = sorted([a, b], key=lambda e: e[1])
         return cls(op1, in1, op2, in2)
-
-    @property
-    def edges(self) -> tuple[tuple[str, int], tuple[str, int]]:
-        return (self.op1, self.in1), (self.op2, self.in2)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import InvalidArchitectureError
-from search_spaces.cells.genotype import MacroCodec, cell_tokens, check_edges
+from search_spaces.cells.genotype import MacroCodec, TwoEdges, cell_tokens, check_edges
 
 # The paper's 13 operations, in the paper's order.
 OPS: tuple[str, ...] = (
@@ -44,13 +44,9 @@ _KEEP = re.compile(r"^keep=(none|\d+)$")
 
 
 @dataclass(frozen=True)
-class Block:
+class Block(TwoEdges):
     """``combine(op1(state in1), op2(state in2))``."""
 
-    op1: str
-    in1: int
-    op2: str
-    in2: int
     combine: str = "add"
 
     def canonical(self) -> Block:

@@ -107,69 +107,41 @@ class Builder(Protocol[S]):
 def walk(builder: Builder[S], macro: Macro, *, num_classes: int, in_channels: int, input_size: int) -> int:
     """Drive ``builder`` through the macro network; returns the number of cells."""
     mode = stem_mode(input_size)
-    outputs: list[S | None]
-    number = 0
-    if mode == "imagenet":
-        conv = builder.stem(
-            OpSpec(
-                "nasnet_stem",
-                in_channels,
-                IMAGENET_STEM_FILTERS * macro.stem,
-                input_size,
-                kernel=3,
-                stride=2,
-                attrs=(("pad", "valid"),),
-                name="stem",
-            )
-        )
-        outputs = [None, conv]
-        for scale in (4, 2):  # two reduction cells with f/4 and f/2 filters
-            out = builder.cell(
-                reduction=True,
-                filters=int(macro.filters / scale),
-                prev=_some(outputs[-1]),
-                pprev=outputs[-2],
-                number=number,
-                name=f"stem{number}",
-            )
-            outputs.append(out)
-            number += 1
-    else:
-        conv = builder.stem(
-            OpSpec(
-                "nasnet_stem",
-                in_channels,
-                macro.filters * macro.stem,
-                input_size,
-                kernel=3,
-                attrs=(("pad", "same"),),
-                name="stem",
-            )
-        )
-        outputs = [None, conv]
-    filters, n = macro.filters, macro.cells
-    for i in range(3 * n):
-        if i in (n, 2 * n):
-            filters *= 2
-            out = builder.cell(
-                reduction=True,
+    outputs: list[S | None] = [None]
+
+    def cell(*, reduction: bool, filters: int, name: str) -> None:
+        number = len(outputs) - 2  # cells so far
+        outputs.append(
+            builder.cell(
+                reduction=reduction,
                 filters=filters,
                 prev=_some(outputs[-1]),
                 pprev=outputs[-2],
                 number=number,
-                name=f"reduce{i // n}",
+                name=name,
             )
-            outputs.append(out)
-            number += 1
-        out = builder.cell(
-            reduction=False, filters=filters, prev=_some(outputs[-1]), pprev=outputs[-2], number=number, name=f"cell{i}"
         )
-        outputs.append(out)
-        number += 1
+
+    imagenet = mode == "imagenet"
+    stem = (IMAGENET_STEM_FILTERS if imagenet else macro.filters) * macro.stem
+    pad = (("pad", "valid" if imagenet else "same"),)
+    stride = 2 if imagenet else 1
+    outputs.append(
+        builder.stem(OpSpec("nasnet_stem", in_channels, stem, input_size, 3, stride, attrs=pad, name="stem"))
+    )
+    if imagenet:
+        for scale in (4, 2):  # two reduction cells with f/4 and f/2 filters
+            cell(reduction=True, filters=int(macro.filters / scale), name=f"stem{len(outputs) - 2}")
+    filters, n = macro.filters, macro.cells
+    for i in range(3 * n):
+        if i in (n, 2 * n):
+            filters *= 2
+            cell(reduction=True, filters=filters, name=f"reduce{i // n}")
+        cell(reduction=False, filters=filters, name=f"cell{i}")
     last = _some(outputs[-1])
     drop = ("drop", DROPOUT[mode])
     builder.head(last, OpSpec("nasnet_head", builder.width(last), num_classes, 1, attrs=(drop,), name="head"))
-    return number
+    return len(outputs) - 2
 
 
 def _some(state: S | None) -> S:
