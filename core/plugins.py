@@ -36,7 +36,12 @@ def get_space(name: str) -> Any:
     return ENTRY_POINTS.get("get_space")(name)
 
 
+def dataset_info(name: str) -> Any:
+    """What dataset ``name`` is, without loading it (an `evaluators.datasets.DatasetInfo`)."""
+    return ENTRY_POINTS.get("dataset_info")(name)
+
+
 def dataset_shape(name: str) -> tuple[int, int, int]:
     """(in_channels, input_size, num_classes) of dataset ``name``, without loading it."""
-    info = ENTRY_POINTS.get("dataset_info")(name)
+    info = dataset_info(name)
     return info.in_channels, info.input_size, info.num_classes

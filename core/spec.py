@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.errors import NasError
 from core.metrics import METRICS
 from core.objectives import Constraint, Objective
-from core.plugins import dataset_shape, get_space, registry
+from core.plugins import dataset_info, dataset_shape, get_space, registry
 from core.task import Task
 
 MAX_CANDIDATES = 100_000
@@ -115,11 +115,17 @@ class JobSpec(BaseModel):
             served = self.evaluator_for()
         except NasError as e:
             raise ValueError(str(e)) from None
+        images = dataset_info(self.dataset).images
         for metric, name in served.items():
-            produces = evaluators.get(name).produces
-            if produces is not None and metric not in produces:
+            cls = evaluators.get(name)
+            if cls.produces is not None and metric not in cls.produces:
                 raise ValueError(
-                    f"objectives: evaluator {name!r} does not produce {metric!r}; it produces {', '.join(produces)}"
+                    f"objectives: evaluator {name!r} does not produce {metric!r}; it produces {', '.join(cls.produces)}"
+                )
+            if cls.reads_data() and not images:
+                raise ValueError(
+                    f"dataset: {self.dataset} fixes a shape only; evaluator {name!r} ({metric}) needs images "
+                    "(use fashion-mnist, digits, cifar10 or imagefolder:PATH)"
                 )
         for name, options in self.evaluators.items():
             self.evaluator_options(name, options)

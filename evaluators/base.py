@@ -116,6 +116,11 @@ class Evaluator(ABC):
         consumed = {o for need in cls.needs for o in getattr(need, "options", ())}
         return {"task": task, **options.model_dump(exclude=consumed), **resolved}
 
+    @classmethod
+    def reads_data(cls) -> bool:
+        """Whether it trains or scores on the job's dataset (so needs one with images)."""
+        return any(isinstance(n, DataDirs) for n in cls.needs)
+
     @property
     def metrics(self) -> tuple[str, ...]:
         """Metric names this evaluator produces (default: all it declares)."""

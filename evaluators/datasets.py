@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class DatasetInfo:
     in_channels: int
     input_size: int
     num_classes: int
+    images: bool = True  # False: a shape only (``shape:CxHxW:N``), nothing to train or score on
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,25 @@ class ImageFolder(Dataset):
         return x[order[n_test:]], y[order[n_test:]], x[order[:n_test]], y[order[:n_test]]
 
 
+class ShapeOnly(Dataset):
+    """``shape:CxHxW:N`` — an input shape and a class count with no images, for searches whose
+    metrics need no data (latency, params, MACs), e.g. at ImageNet's 3x224x224 and 1000 classes."""
+
+    PATTERN = re.compile(r"shape:([1-9][0-9]{0,3})x([1-9][0-9]{0,4})x([1-9][0-9]{0,4}):([1-9][0-9]{0,6})")
+
+    def __init__(self, name: str) -> None:
+        m = self.PATTERN.fullmatch(name)
+        if m is None or m.group(2) != m.group(3):
+            raise UnknownPluginError(
+                f"dataset {name!r}: write a shape-only dataset as shape:CxHxW:N with H = W (e.g. shape:3x224x224:1000)"
+            )
+        c, h, _, n = map(int, m.groups())
+        self.info = DatasetInfo(name, c, h, n, images=False)
+
+    def raw(self, data_dirs: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        raise DatasetNotFoundError(f"{self.info.name} fixes a shape only and has no images to train or score on")
+
+
 DATASETS: Registry[type[Dataset]] = Registry(
     "dataset",
     {
@@ -217,11 +238,13 @@ def get_dataset(name: str) -> Dataset:
     """The dataset ``name`` (a registered name or ``imagefolder:PATH``)."""
     if name.startswith("imagefolder:"):
         return ImageFolder(Path(name.split(":", 1)[1]).expanduser())
+    if name.startswith("shape:"):
+        return ShapeOnly(name)
     try:
         return DATASETS.get(name)()
     except UnknownPluginError:
         raise UnknownPluginError(
-            f"unknown dataset {name!r}; known: {', '.join(DATASETS.names())}, imagefolder:PATH"
+            f"unknown dataset {name!r}; known: {', '.join(DATASETS.names())}, imagefolder:PATH, shape:CxHxW:N"
         ) from None
 
 
