@@ -48,6 +48,7 @@ class TrainEvaluator(ScratchEvaluator):
         width: float = Field(1.0, gt=0, le=1, description="Channel width multiplier of the trained network.")
         seed: int = Field(0, ge=0)
         recal_images: int = Field(256, ge=1, description="Training images for BatchNorm recalibration.")
+        threads: int | None = Field(None, ge=1, le=256, description="Intra-op threads (default: torch's).")
 
     def __init__(
         self,

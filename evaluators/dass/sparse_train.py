@@ -145,6 +145,7 @@ class SparseTrainEvaluator(ScratchEvaluator):
         val_limit: int | None = Field(None, ge=1, description="Validation images scored (None: all).")
         recal_images: int = Field(512, ge=1, description="Training images for BatchNorm recalibration.")
         seed: int = Field(0, ge=0)
+        threads: int | None = Field(None, ge=1, le=256, description="Intra-op threads (default: torch's).")
 
     def __init__(
         self,

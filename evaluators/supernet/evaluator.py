@@ -52,6 +52,7 @@ class SupernetEvaluator(Evaluator):
         recal_images: int = Field(256, ge=1, description="Training images for BatchNorm recalibration.")
         val_limit: int | None = Field(None, ge=1, description="Validation images scored (None: all).")
         batch_size: int = Field(SCORE_BATCH, ge=1, le=4096)
+        threads: int | None = Field(None, ge=1, le=256, description="Intra-op threads (default: torch's).")
         readout: Literal["ridge", "inherited"] = Field(
             "ridge", description="ridge: a cross-validated linear readout per candidate; inherited: the shared head."
         )

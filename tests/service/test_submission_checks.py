@@ -59,13 +59,24 @@ def refused(api: TestClient, body: dict[str, Any]) -> str:
             [{"metric": "accuracy", "evaluator": "cost"}],
             "objectives: evaluator 'cost' does not produce 'accuracy'; it produces params, macs",
         ),
+        (
+            {},
+            [{"metric": "accuracy", "evaluator": "train"}, {"dataset": "shape:3x32x32:10"}],
+            "dataset: shape:3x32x32:10 fixes a shape only; evaluator 'train' (accuracy) needs images",
+        ),
     ],
 )
 def test_bad_evaluator_options_get_a_422_naming_the_field(
     api: TestClient, evaluators: dict, objectives: list, message: str
 ) -> None:
-    body = spec(objectives=objectives, constraints=[], evaluators=evaluators)
-    assert message in refused(api, body)
+    extra = next((o for o in objectives if "dataset" in o), {})  # a field of the job, not an objective
+    body = spec(objectives=[o for o in objectives if "dataset" not in o], constraints=[], evaluators=evaluators)
+    assert message in refused(api, body | extra)
+
+
+@pytest.mark.parametrize("name", ["shape:3x224x225:1000", "shape:3x224x224", "shape:0x8x8:10"])
+def test_a_malformed_shape_only_dataset_is_refused(api: TestClient, name: str) -> None:
+    assert "write a shape-only dataset as shape:CxHxW:N" in refused(api, spec(dataset=name))
 
 
 def partial_table(db: Database, *, drop: int) -> str:
