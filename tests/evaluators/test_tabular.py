@@ -226,7 +226,7 @@ def test_a_stale_predictor_fails_the_job_with_the_reason(sample: Table, sqlite_d
     meta = json.loads((folder / "predictor.json").read_text())
     meta["info"]["feature_version"] = "f0:nb201@1:0000000000"  # trained by an older feature recipe
     (folder / "predictor.json").write_text(json.dumps(meta))
-    info = {"space": "nb201", "metric": "accuracy", "shape": CIFAR10.shape, "label": "cifar10"}
+    info = {"space": "nb201", "metric": "accuracy", "shape": dict(CIFAR10.shape), "label": "cifar10"}
     with sqlite_db.session() as s:
         register_artifact(s, root=settings.artifacts, path=folder, kind="predictor", name="old", info=info)
     scheduler = Scheduler(settings)

@@ -83,10 +83,11 @@ def test_passes_combine_by_agreement() -> None:
 
 
 def test_a_job_measures_its_missing_table_with_the_passes_it_asks_for(sqlite_db: Database, tmp_path: Path) -> None:
-    from core.errors import NasError
+    from pydantic import ValidationError
+
+    from core.spec import JobSpec
     from store.settings import Settings
     from workers.evaluation import recipes_for
-    from core.spec import JobSpec
 
     def spec(**lut: object) -> JobSpec:
         return JobSpec.model_validate(
@@ -102,8 +103,10 @@ def test_a_job_measures_its_missing_table_with_the_passes_it_asks_for(sqlite_db:
         )
 
     settings = Settings(home=tmp_path, database_url=sqlite_db.url)
-    with pytest.raises(NasError, match="passes must be a whole number >= 1, got 0"):
-        recipes_for(spec(passes=0), db=sqlite_db, settings=settings, progress=lambda *_: None)
+    with pytest.raises(
+        ValidationError, match=r"evaluators\.latency_lut\.passes: Input should be greater than or equal to 1"
+    ):
+        spec(passes=0)
     (recipe,) = recipes_for(spec(passes=1), db=sqlite_db, settings=settings, progress=lambda *_: None)
     table = recipe.kwargs["table"]
     assert len(table.entries) == len(get_space("nb201").op_catalogue(**DIGITS))
