@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from evaluators.supernet.network import CONVOP_PATHS, MnasNetSupernet, largest_arch, smallest_arch
+from evaluators.supernet.network import StagedSupernet, largest_arch, smallest_arch
 from evaluators.training import SCORE_BATCH, accuracy, batches, cosine, recalibrate_bn, sgd
 from evaluators.training import channels_last as channels_last  # re-exported (readout, benchmarks)
 
@@ -79,7 +79,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def inherited(supernet: MnasNetSupernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256) -> nn.Module:
+def inherited(supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256) -> nn.Module:
     """``arch``'s subnet with inherited weights, channels-last, its BatchNorm statistics re-estimated
     on ``recal``: the network the ``supernet`` evaluator scores."""
     model = supernet.extract(arch).to(memory_format=torch.channels_last)
@@ -88,7 +88,7 @@ def inherited(supernet: MnasNetSupernet, arch: Architecture, *, recal: np.ndarra
 
 
 def subnet_accuracy(
-    supernet: MnasNetSupernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = SCORE_BATCH
+    supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = SCORE_BATCH
 ) -> float:
     """Accuracy of ``arch`` with inherited weights after BatchNorm recalibration on ``recal`` (in
     one batch of up to 256), BatchNorm folded, ``data`` in batches of ``batch_size``."""
@@ -103,7 +103,7 @@ class SandwichTrainer:
 
     Plain layers (no shortcut) start as their shortcut: their paths' last BatchNorm is zeroed and,
     over the first ``plain_shortcut`` fraction of the steps, they get the space's parameter-free
-    shortcut scaled from 1 to 0 (`MnasNetSupernet.layer`). Without it, randomly initialised plain
+    shortcut scaled from 1 to 0 (`StagedSupernet.layer`). Without it, randomly initialised plain
     paths of different ConvOps feed their neighbours unrelated features and random subnets stay at
     chance (docs/supernet.md, 2026-11-29).
 
@@ -111,13 +111,13 @@ class SandwichTrainer:
     largest or smallest choice): ``"fixed"`` MBConv6 with residuals and `dconv` without (the
     default), ``"drawn"`` every block's ConvOp path and skip at random each step (measured: ranks
     far worse, the teacher changes at every step; docs/supernet.md, fifth session of 2026-11-29),
-    ``"cycled"`` one ConvOp path (`CONVOP_PATHS`) in every block, the next path each step, so
-    every path gets a whole-network sandwich of its own a third of the time.
+    ``"cycled"`` one ConvOp path (`StagedSupernet.convop_paths`) in every block, the next path each
+    step, so every path gets a whole-network sandwich of its own (MnasNet: a third of the time).
     ``distill=False`` trains every subnet on the labels instead of on the largest's predictions."""
 
     def __init__(
         self,
-        net: MnasNetSupernet,
+        net: StagedSupernet,
         data: Arrays,
         schedule: Schedule,
         *,
@@ -140,7 +140,7 @@ class SandwichTrainer:
         if plain_shortcut > 0:
             net.zero_plain_paths()
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
-        self.per_path = [(largest_arch(net.space, path=p), smallest_arch(net.space, path=p)) for p in CONVOP_PATHS]
+        self.per_path = [(largest_arch(net.space, path=p), smallest_arch(net.space, path=p)) for p in net.convop_paths]
         self.optimizer = make_optimizer(net, schedule)
         self.steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
         self.total_steps = schedule.epochs * self.steps_per_epoch
