@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evaluators.datasets import dataset_info
+from core.plugins import dataset_shape
+from core.task import TaskShape
 
 Progress = Callable[[int, int, str], None]  # done, total, phase
-DEFAULT_SHAPE = {"in_channels": 3, "input_size": 224, "num_classes": 1000}
 
 
 def no_progress(done: int, total: int, phase: str) -> None:
@@ -36,17 +36,14 @@ class ShapeFields(Request):
     in_channels: int | None = Field(default=None, ge=1, description="Input channels (default 3).")
     num_classes: int | None = Field(default=None, ge=1, description="Number of classes (default 1000).")
 
-    def shape(self) -> dict[str, int]:
+    def shape(self) -> TaskShape:
         return task_shape(self.dataset, self.input_size, self.in_channels, self.num_classes)
 
 
 def task_shape(
     dataset: str | None, input_size: int | None, in_channels: int | None, num_classes: int | None
-) -> dict[str, int]:
+) -> TaskShape:
     """Input shape from ``dataset`` or the explicit values (explicit values win; default 3x224x224, 1000)."""
-    base = dict(DEFAULT_SHAPE)
-    if dataset:
-        info = dataset_info(dataset)
-        base = {"in_channels": info.in_channels, "input_size": info.input_size, "num_classes": info.num_classes}
+    base = TaskShape(*dataset_shape(dataset)) if dataset else TaskShape()
     given = {"in_channels": in_channels, "input_size": input_size, "num_classes": num_classes}
-    return {k: v if v is not None else base[k] for k, v in given.items()}
+    return TaskShape.of({k: v if v is not None else base[k] for k, v in given.items()})
