@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.spec import JobSpec
 from search_spaces import Architecture, get_space
 from service.schemas import CandidatePublic, FrontPublic, JobPublic
 from store import jobs as repo
-from core.spec import JobSpec
 
 if TYPE_CHECKING:
     from store import models as m

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from core.errors import NasError
+from core.spec import JobSpec
 from evaluators import Task
 from evaluators.predicted import PredictorEvaluator
 from evaluators.tabular import (
@@ -31,7 +32,6 @@ from store.measurements import from_jobs, from_table, save_predictor, save_table
 from store.session import Database
 from store.settings import Settings
 from workers.scheduler import Scheduler
-from core.spec import JobSpec
 
 DATA = Path(__file__).parents[1] / "data"
 ASSET = Path(__file__).parents[2] / "search_spaces" / "nb201" / "data" / "nb201_cpu.csv.gz"

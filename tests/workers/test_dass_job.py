@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 import torch
 
+from core.objectives import Objective
+from core.spec import JobSpec
 from evaluators.base import Task
 from evaluators.devices import Device
 from evaluators.latency_lut import Entry, LatencyTable
-from core.objectives import Objective
 from search_spaces import get_space
 from store import jobs as repo
 from store import latency as lut_repo
 from store.session import Database
 from store.settings import Settings
 from workers.scheduler import Scheduler
-from core.spec import JobSpec
 from workers.strategies import STRATEGIES
 from workers.strategies.base import StrategyContext
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.spec import JobSpec
 from evaluators.devices import Device, builtin_device
 from evaluators.latency_lut import Entry, LatencyTable
 from evaluators.lut_io import new_table_id
@@ -21,7 +22,6 @@ from store.session import Database
 from store.settings import Settings
 from workers.latency import measure_table
 from workers.scheduler import Scheduler
-from core.spec import JobSpec
 
 DIGITS = {"in_channels": 1, "input_size": 8, "num_classes": 10}
 pytestmark = pytest.mark.usefixtures("ray_cluster")

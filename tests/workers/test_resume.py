@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.spec import JobSpec
 from evaluators.devices import Device
 from evaluators.latency_lut import Entry, LatencyTable
 from evaluators.pareto import front_indices
@@ -18,7 +19,6 @@ from store import latency as lut_repo
 from store.session import Database
 from store.settings import Settings
 from workers.scheduler import Scheduler
-from core.spec import JobSpec
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 

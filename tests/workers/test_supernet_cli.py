@@ -60,7 +60,8 @@ def test_list_shows_registered_supernets_and_bad_input_gets_one_line(tmp_path: P
     assert nas("supernet", "list", "--dataset", "fashion-mnist")[:2] == (0, "")
 
     code, _, err = nas("supernet", "train", "--space", "nasnet", "--dataset", "digits", "--epochs", "1")
-    assert code == 2 and err.strip() == "error: no supernet for search space 'nasnet'; supernets exist for: fbnet, mnasnet, proxylessnas"
+    no_nasnet = "error: no supernet for search space 'nasnet'; supernets exist for: fbnet, mnasnet, proxylessnas"
+    assert code == 2 and err.strip() == no_nasnet
     code, _, err = nas("supernet", "train", "--dataset", "mnist", "--epochs", "1")
     assert code == 2 and "error: unknown dataset 'mnist'; known:" in err
     code, _, err = nas("supernet", "train", "--dataset", "cifar10", "--epochs", "1")

@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from core.errors import NasError
-from evaluators.base import Task
 from core.objectives import Constraint, Objective, violations
+from evaluators.base import Task
 from search_spaces import Architecture, SearchSpace
 
 
