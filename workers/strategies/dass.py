@@ -134,44 +134,17 @@ class DassStrategy(Strategy):
         objectives: Sequence[Objective],
         constraints: Sequence[Constraint] = (),
         seed: int = 0,
-        method: str = "dass",
-        epochs: int = 10,
-        phase_epochs: Sequence[int] | None = None,
-        sparsity: float = 0.9,
-        search_channels: int = 8,
-        search_layers: int = 5,
-        channels: int | None = None,
-        layers: int | None = None,
-        train_limit: int | None = 2000,
-        batch_size: int = 32,
-        lr: float = 0.025,
-        arch_lr: float = 3e-4,
         epochs_per_ask: int = 1,
-        threads: int | None = 1,
+        **search: Any,
     ) -> None:
+        """``search`` holds the options of `DassSetup.create` (an unknown one is a `TypeError`)."""
         super().__init__(space=space, objectives=objectives, constraints=constraints, seed=seed)
         if epochs_per_ask < 1:
             raise NasError(f"epochs_per_ask must be at least 1, got {epochs_per_ask}")
         # the proposed network must be in the space: fail now (a 422 at submission)
-        self.setup = DassSetup.create(
-            space,
-            method=method,
-            epochs=epochs,
-            phase_epochs=phase_epochs,
-            sparsity=sparsity,
-            search_channels=search_channels,
-            search_layers=search_layers,
-            channels=channels,
-            layers=layers,
-            train_limit=train_limit,
-            batch_size=batch_size,
-            lr=lr,
-            arch_lr=arch_lr,
-            seed=seed,
-            threads=threads,
-        )
+        self.setup = DassSetup.create(space, seed=seed, **search)
         self.config, self.macro = self.setup.config, self.setup.macro
-        self.epochs_per_ask, self.threads = epochs_per_ask, threads
+        self.epochs_per_ask, self.threads = epochs_per_ask, self.setup.threads
         self.context: StrategyContext | None = None
         self.search: DifferentiableSearch | None = None
         self.proposed: Architecture | None = None
