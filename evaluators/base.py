@@ -65,6 +65,18 @@ class StoredArtifact:
 Need = DataDirs | LatencyTableNeed | StoredArtifact
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """What an evaluator of a job is made from: the task, its validated options, what the worker
+    resolved for its `needs`, the metrics the job takes from it, and the job's device and dataset."""
+
+    task: Task
+    options: EvaluatorOptions
+    resolved: dict[str, Any]
+    metrics: tuple[str, ...]
+    hints: tuple[str, ...] = ()
+
+
 @dataclass
 class Outcome:
     """The result for one architecture: its metrics, or the reason it failed."""
@@ -100,21 +112,12 @@ class Evaluator(ABC):
     needs: ClassVar[tuple[Need, ...]] = ()
 
     @classmethod
-    def recipe(
-        cls,
-        *,
-        task: Task,
-        options: EvaluatorOptions,
-        resolved: dict[str, Any],
-        metrics: tuple[str, ...],
-        hints: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
-        """Constructor keyword arguments from the task, the job's validated options (less those
-        that name what `needs` resolved) and what the worker resolved; ``metrics`` are the ones
-        the job takes from this evaluator, ``hints`` the job's device and dataset. Evaluators that
-        adapt what was resolved (pick table columns) override this."""
+    def recipe(cls, job: Resolved) -> dict[str, Any]:
+        """Constructor keyword arguments: the task, the job's validated options (less those that
+        name what `needs` resolved) and what the worker resolved. Evaluators that adapt what was
+        resolved (pick table columns, check a predictor) override this."""
         consumed = {o for need in cls.needs for o in getattr(need, "options", ())}
-        return {"task": task, **options.model_dump(exclude=consumed), **resolved}
+        return {"task": job.task, **job.options.model_dump(exclude=consumed), **job.resolved}
 
     @classmethod
     def reads_data(cls) -> bool:

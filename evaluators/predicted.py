@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from core.errors import NasError
-from evaluators.base import Evaluator, EvaluatorOptions, Need, Outcome, StoredArtifact, Task
+from evaluators.base import Evaluator, EvaluatorOptions, Need, Outcome, Resolved, StoredArtifact, Task
 from predictors import Predictor, load_predictor
 
 if TYPE_CHECKING:
@@ -54,19 +54,11 @@ class PredictorEvaluator(Evaluator):
         )
 
     @classmethod
-    def recipe(
-        cls,
-        *,
-        task: Task,
-        options: EvaluatorOptions,
-        resolved: dict[str, Any],
-        metrics: tuple[str, ...],
-        hints: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
+    def recipe(cls, job: Resolved) -> dict[str, Any]:
         """Refuses a stale or mismatched predictor here, on the runner, before any candidate."""
-        for metric, path in resolved["predictors"].items():
-            check_predictor(load_predictor(Path(path)), task, resolved["ids"][metric])
-        return super().recipe(task=task, options=options, resolved=resolved, metrics=metrics, hints=hints)
+        for metric, path in job.resolved["predictors"].items():
+            check_predictor(load_predictor(Path(path)), job.task, job.resolved["ids"][metric])
+        return super().recipe(job)
 
     def __init__(self, *, task: Task, predictors: dict[str, str], ids: dict[str, str] | None = None) -> None:
         if not predictors:

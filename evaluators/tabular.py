@@ -35,7 +35,7 @@ from pydantic import Field
 
 from core.errors import InvalidArchitectureError, NasError
 from core.metrics import METRICS
-from evaluators.base import Evaluator, EvaluatorOptions, Need, StoredArtifact, Task
+from evaluators.base import Evaluator, EvaluatorOptions, Need, Resolved, StoredArtifact, Task
 from search_spaces import Architecture, SearchSpace, get_space
 
 FORMAT = "nas-tabular"
@@ -340,20 +340,12 @@ class TabularEvaluator(Evaluator):
         )
 
     @classmethod
-    def recipe(
-        cls,
-        *,
-        task: Task,
-        options: EvaluatorOptions,
-        resolved: dict[str, Any],
-        metrics: tuple[str, ...],
-        hints: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
+    def recipe(cls, job: Resolved) -> dict[str, Any]:
         """Each metric's column: named in ``columns``, else picked by the job's device or dataset."""
-        explicit = cast("TabularEvaluator.Options", options).columns
-        columns = [Column(**c) for c in read_meta(Path(resolved["table"]))["columns"]]
-        chosen = {m: explicit.get(m) or pick_column(columns, m, hints).name for m in metrics}
-        return {"task": task, **resolved, "columns": chosen}
+        explicit = cast("TabularEvaluator.Options", job.options).columns
+        columns = [Column(**c) for c in read_meta(Path(job.resolved["table"]))["columns"]]
+        chosen = {m: explicit.get(m) or pick_column(columns, m, job.hints).name for m in job.metrics}
+        return {"task": job.task, **job.resolved, "columns": chosen}
 
     def __init__(self, *, task: Task, table: str, columns: dict[str, str], table_id: str = "") -> None:
         self.task, self.table_id = task, table_id

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import NasError
 from evaluators import EVALUATORS, Task
-from evaluators.base import DataDirs, LatencyTableNeed, Need, StoredArtifact
+from evaluators.base import DataDirs, LatencyTableNeed, Need, Resolved, StoredArtifact
 from search_spaces import get_space
 from store import artifacts as artifact_repo
 from store import latency as lut_repo
@@ -62,9 +62,7 @@ def recipes_for(spec: JobSpec, *, db: Database, settings: Settings, progress: Pr
         resolved: dict[str, Any] = {}
         for need in cls.needs:
             resolved.update(resolve(need, options, tuple(metrics), ctx))
-        kwargs = cls.recipe(
-            task=ctx.task, options=options, resolved=resolved, metrics=tuple(metrics), hints=(spec.device, spec.dataset)
-        )
+        kwargs = cls.recipe(Resolved(ctx.task, options, resolved, tuple(metrics), (spec.device, spec.dataset)))
         recipes.append(Recipe(name, kwargs, tuple(metrics)))
     return recipes
 
