@@ -30,6 +30,17 @@ def postgres_url() -> str | None:
         return None
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread: two threads spin against each other on a loaded 2-core machine (20x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
     """Ray started once per test session, in the main thread."""

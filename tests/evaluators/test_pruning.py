@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,7 @@ from search_spaces.ops.sparse import pruned_entries
 from search_spaces.ops.sparse_modules import SparseWeight, to_dense
 from search_spaces.ops.spec import OpSpec
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_schedule_is_zhu_and_gupta() -> None:

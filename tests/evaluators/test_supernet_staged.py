@@ -3,7 +3,6 @@ subnets are `space.build`'s networks with inherited weights; they checkpoint and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +30,7 @@ SHAPES = {
 SPACES = tuple(SHAPES)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def archs(name: str) -> list[Architecture]:

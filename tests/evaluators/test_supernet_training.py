@@ -3,7 +3,6 @@ cache and explain missing data."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +24,7 @@ DIRS = (Path("/usr/share/datasets"),)
 TASK = Task("mnasnet", dataset="digits", **SHAPE)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_trainer(seed: int = 0) -> SandwichTrainer:

@@ -5,12 +5,10 @@ table over the space's operators)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from core.objectives import Objective
 from core.spec import JobSpec
@@ -40,13 +38,7 @@ SEARCH = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: two threads spin against each other on a loaded 2-core machine (20x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def strategy(**options: Any):

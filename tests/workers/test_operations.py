@@ -4,11 +4,9 @@ real SQLite, tiny data, and what each one stores."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from pydantic import ValidationError
 
 from core.errors import NasError
@@ -41,14 +39,6 @@ DECLARE = {"cifar10_test": "accuracy:%", "cifar10_valid_12ep": "ignore"}
 @pytest.fixture
 def settings(sqlite_db: Database, tmp_path: Path) -> Settings:
     return Settings(home=tmp_path, database_url=sqlite_db.url, ray_num_cpus=2, pool_size=1)
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_requests_refuse_unknown_and_out_of_range_fields() -> None:
