@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from core.errors import NasError
+from core.metrics import get_metric
 from evaluators.tabular import read_table
 from predictors.training import train_predictor
 from search_spaces import get_space
@@ -25,9 +26,6 @@ from workers.operations.common import Progress, Request, Result, ShapeFields, no
 if TYPE_CHECKING:
     from store.session import Database
     from store.settings import Settings
-
-ENERGY_OR_LATENCY = ("latency_ms", "energy_mj")  # metrics of a device, not of a dataset
-
 
 class TableImportRequest(Request):
     """``nas predictor import-table``: a CSV or JSON table's text, one row per architecture."""
@@ -145,7 +143,8 @@ def _training_set(
         device=request.device,
         evaluator=request.evaluator,
     )
-    label = (request.device if request.metric in ENERGY_OR_LATENCY else request.dataset) or ""
+    per_device = get_metric(request.metric).scope == "device"  # labelled by device, else by dataset
+    label = (request.device if per_device else request.dataset) or ""
     return archs, y, label, {"jobs": job_ids, "evaluator": request.evaluator}
 
 
