@@ -20,6 +20,7 @@ from ray.exceptions import GetTimeoutError
 from core.errors import NasError
 from evaluators.devices import Device
 from search_spaces import Architecture, get_space
+from workers import threads
 
 if TYPE_CHECKING:
     from evaluators.devices.timing import Stats
@@ -36,6 +37,9 @@ class DeviceAgent:
     def ready(self) -> bool:
         """Answers once the agent is placed and its measurer built."""
         return True
+
+    def thread_report(self) -> dict[str, Any]:
+        return threads.report()
 
     def reference(self, *, repeats: int = 50) -> float | None:
         """The drift probe's latency now (ms; None when the device's measurer has no probe)."""
@@ -107,8 +111,10 @@ def start_agent(device: Device, timeouts: AgentTimeouts = DEFAULT_TIMEOUTS) -> r
     if not device.measurable:
         raise NasError(f"device {device.name} is external: it cannot be measured here, only imported")
     require_device(device, timeouts)
-    offered = ray.cluster_resources().get(device.resource, 0.0) >= 1
-    remote = ray.remote(DeviceAgent).options(num_cpus=1, resources={device.resource: 1})
+    cluster = ray.cluster_resources()
+    offered = cluster.get(device.resource, 0.0) >= 1
+    cpus = max(1, min(device.threads, int(cluster.get("CPU", 1))))  # exclusive of other work: workers/threads.py
+    remote = ray.remote(DeviceAgent).options(**threads.agent_options(cpus), resources={device.resource: 1})
     agent = remote.remote(device.to_dict())
     wait = timeouts.start if offered else timeouts.node
     ready, _ = ray.wait([ref := agent.ready.remote()], timeout=wait)

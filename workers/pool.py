@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ray
+from ray.exceptions import GetTimeoutError
 
+from core.errors import NasError
 from evaluators import EVALUATORS
+from workers import threads
 
 if TYPE_CHECKING:
     from search_spaces import Architecture
@@ -35,9 +38,11 @@ class Scored:
 
 
 class EvaluatorWorker:
-    """Holds constructed evaluators; `score` runs them all on a batch."""
+    """Holds constructed evaluators; `score` runs them all on a batch. It runs as many torch
+    threads as the CPUs its actor holds (`workers/threads.py`)."""
 
-    def __init__(self, recipes: list[Recipe]) -> None:
+    def __init__(self, recipes: list[Recipe], num_cpus: float = 1.0) -> None:
+        threads.apply(num_cpus)
         self.evaluators = [(EVALUATORS.get(r.name)(**r.kwargs), r.metrics) for r in recipes]
 
     def score(self, archs: list[Architecture]) -> list[Scored]:
@@ -63,14 +68,39 @@ class EvaluatorWorker:
     def ping(self) -> bool:
         return True
 
+    def thread_report(self) -> dict[str, Any]:
+        return threads.report()
+
+
+def cpus_for(recipes: list[Recipe]) -> float:
+    """CPUs one pool actor holds: the most threads any of its evaluators asks for (default 1)."""
+    return float(max([1, *(int(r.kwargs.get("threads") or 1) for r in recipes)]))
+
 
 class EvaluatorPool:
-    """``size`` `EvaluatorWorker` actors; `score` splits a batch among them."""
+    """Up to ``size`` `EvaluatorWorker` actors of ``num_cpus`` CPUs each (default: `cpus_for` the
+    recipes), as many as the cluster's free CPUs hold (at least one); `score` splits a batch
+    among them. Actors that cannot start within ``start_timeout`` seconds fail the pool with the
+    reason."""
 
-    def __init__(self, recipes: list[Recipe], *, size: int, num_cpus: float = 1.0) -> None:
-        remote = ray.remote(EvaluatorWorker).options(num_cpus=num_cpus, max_restarts=0)
-        self.actors = [remote.remote(recipes) for _ in range(max(1, size))]
-        ray.get([a.ping.remote() for a in self.actors])  # surface construction errors now
+    def __init__(
+        self, recipes: list[Recipe], *, size: int, num_cpus: float | None = None, start_timeout: float = 600.0
+    ) -> None:
+        cpus = cpus_for(recipes) if num_cpus is None else num_cpus
+        free = ray.available_resources().get("CPU", 0.0)
+        size = max(1, min(size, int(free // cpus) if cpus > 0 else size))
+        remote = ray.remote(EvaluatorWorker).options(**threads.actor_options(cpus), max_restarts=0)
+        self.actors = [remote.remote(recipes, cpus) for _ in range(size)]
+        try:  # surface construction errors now
+            ray.get([a.ping.remote() for a in self.actors], timeout=start_timeout)
+        except GetTimeoutError:
+            n = len(self.actors)
+            self.close()
+            total = ray.cluster_resources().get("CPU", 0.0)
+            raise NasError(
+                f"evaluator pool: {n} actors of {cpus:g} CPUs each did not start within "
+                f"{start_timeout:g} s; the cluster has {total:g} CPUs (lower pool_size or the evaluators' threads)"
+            ) from None
 
     def score(self, archs: list[Architecture]) -> list[Scored]:
         if not archs:

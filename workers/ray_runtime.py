@@ -15,6 +15,7 @@ import ray
 
 from evaluators.devices import DEVICES
 from store.settings import Settings
+from workers.threads import JOB_ENV
 
 OBJECT_STORE_BYTES = 200 * 2**20  # containers default to a 64 MB /dev/shm
 
@@ -23,7 +24,12 @@ def ensure_ray(settings: Settings) -> None:
     """Start or join Ray once per process."""
     if ray.is_initialized():
         return
-    common = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+    common = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+        "runtime_env": {"env_vars": JOB_ENV},  # every worker waits passively (workers/threads.py)
+    }
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)
         return

@@ -16,7 +16,9 @@ import ray
 
 from store import jobs as repo
 from store.session import Database
+from workers import threads
 from workers.runner import run_job
+from workers.strategies import STRATEGIES
 
 if TYPE_CHECKING:
     from store.settings import Settings
@@ -64,7 +66,11 @@ class Scheduler:
         return started
 
     def _start(self, job_id: str, owner: str) -> None:
-        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "name": f"nas-job-{job_id}-{owner[:8]}"}
+        with self.db.session() as s:
+            strategy = repo.get_job(s, job_id).spec.get("strategy", {})
+        cpus = STRATEGIES.get(strategy.get("name", "nsga2")).num_cpus(strategy.get("options", {}))
+        name = f"nas-job-{job_id}-{owner[:8]}"
+        options: dict[str, Any] = {**threads.actor_options(cpus), "max_restarts": 0, "name": name}
         if self.settings.ray_address:  # a persistent cluster: the run outlives an API restart
             options["lifetime"] = "detached"
         actor = ray.remote(RunnerActor).options(**options).remote()

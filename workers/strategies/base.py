@@ -101,6 +101,12 @@ class Strategy(ABC):
 
     finished: bool = False  # True: nothing more to propose, ever
 
+    @classmethod
+    def num_cpus(cls, options: Mapping[str, Any]) -> float:
+        """CPUs the job's runner holds for this strategy's own work (default 0: it only proposes;
+        a strategy that trains, the DASS search, holds the CPUs its threads use)."""
+        return 0.0
+
     def bind(self, context: StrategyContext) -> None:  # noqa: B027 - optional hook
         """The job's context, before `replay` (default: not needed)."""
 

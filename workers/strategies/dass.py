@@ -17,7 +17,7 @@ the data, resuming, checkpointing, deriving the architecture), shared with `nas 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -126,6 +126,10 @@ class DassStrategy(Strategy):
     ``arch_lr``, ``epochs_per_ask``, ``threads``."""
 
     name: ClassVar[str] = "dass"
+
+    @classmethod
+    def num_cpus(cls, options: Mapping[str, Any]) -> float:
+        return float(options.get("threads") or 1)
 
     def __init__(
         self,

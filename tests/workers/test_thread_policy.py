@@ -1,0 +1,63 @@
+"""The thread policy inside the service's Ray processes: evaluator actors run as many torch
+threads as the CPUs they hold and wait passively; the device agent holds the CPUs it measures
+with and spins; a pool fits the cluster's free CPUs."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+
+from core.task import Task
+from evaluators.devices import DEVICES
+from search_spaces import get_space
+from workers.device_agent import start_agent
+from workers.evaluation import Recipe
+from workers.pool import EvaluatorPool, cpus_for
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+COST = Recipe("cost", {"task": Task("mnasnet", 1, 8, 10)}, ("params", "macs"))
+
+
+@pytest.mark.parametrize("cpus", [1.0, 2.0])
+def test_evaluator_actors_run_as_many_threads_as_the_cpus_they_hold(cpus: float) -> None:
+    pool = EvaluatorPool([COST], size=1, num_cpus=cpus)
+    try:
+        (report,) = ray.get([a.thread_report.remote() for a in pool.actors])
+    finally:
+        pool.close()
+    threads = int(cpus)
+    assert report == {
+        "torch_threads": threads,
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "KMP_BLOCKTIME": "0",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+
+
+def test_an_evaluators_threads_option_sets_the_cpus_its_actors_hold() -> None:
+    train = Recipe("cost", {"task": Task("mnasnet", 1, 8, 10), "threads": 2}, ("params",))
+    assert cpus_for([COST]) == 1.0 and cpus_for([COST, train]) == 2.0
+
+
+def test_a_pool_fits_the_free_cpus_and_still_scores() -> None:
+    free = ray.available_resources().get("CPU", 0.0)
+    pool = EvaluatorPool([COST], size=8, num_cpus=1.0)
+    try:
+        assert len(pool.actors) == max(1, min(8, int(free)))
+        arch = get_space("mnasnet").reference("mnasnet-a1")
+        (scored,) = pool.score([arch])
+        assert scored.ok and scored.metrics["params"] > 0
+    finally:
+        pool.close()
+
+
+def test_the_device_agent_holds_its_measuring_threads_and_spins() -> None:
+    device = DEVICES.get("cpu")
+    agent = start_agent(device)
+    try:
+        report = ray.get(agent.thread_report.remote(), timeout=60)
+    finally:
+        ray.kill(agent)
+    assert report["OMP_WAIT_POLICY"] == "ACTIVE" and report["torch_threads"] == device.threads
+    assert report["OMP_NUM_THREADS"] == str(device.threads)

@@ -1,0 +1,61 @@
+"""The thread policy: how many threads each Ray process that runs torch uses, and how they wait.
+
+When several processes share a machine's cores (evaluator actors, a supernet trial, a DASS
+search, the device agent), OpenMP threads that spin-wait on a core that is not theirs make
+training up to ~80x slower. So:
+
+* every worker process of the service waits passively (``OMP_WAIT_POLICY=PASSIVE``,
+  ``KMP_BLOCKTIME=0``): `JOB_ENV` is set for all of them when Ray starts, before torch loads;
+* a process runs as many intra-op threads as the CPUs it holds in Ray: `actor_options` gives its
+  actor ``num_cpus`` and ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` to match, and `apply` sets torch's
+  count in the process;
+* the device agent is the exception (`agent_options`): it holds as many CPUs as the device
+  measures with, so nothing else of the service is scheduled beside a measurement, and its threads
+  spin (``OMP_WAIT_POLICY=ACTIVE``), as an inference server's do; latency tables are measured so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+JOB_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
+REPORTED = ("OMP_WAIT_POLICY", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def threads_for(num_cpus: float) -> int:
+    """Intra-op threads for a process holding ``num_cpus`` CPUs (at least 1)."""
+    return max(1, math.floor(num_cpus))
+
+
+def _env(threads: int, wait: str) -> dict[str, str]:
+    return {"OMP_WAIT_POLICY": wait, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def actor_options(num_cpus: float) -> dict[str, Any]:
+    """Ray options for an actor that runs torch on ``num_cpus`` CPUs, waiting passively."""
+    env = {**JOB_ENV, **_env(threads_for(num_cpus), "PASSIVE")}
+    return {"num_cpus": num_cpus, "runtime_env": {"env_vars": env}}
+
+
+def agent_options(threads: int) -> dict[str, Any]:
+    """Ray options for a device agent that measures with ``threads`` threads: it holds that many
+    CPUs (exclusive of the service's other work) and its threads spin."""
+    return {"num_cpus": threads, "runtime_env": {"env_vars": {**_env(threads, "ACTIVE"), "KMP_BLOCKTIME": "200"}}}
+
+
+def apply(num_cpus: float) -> int:
+    """Set torch's intra-op thread count in this process from the CPUs it holds; returns it."""
+    import torch
+
+    threads = threads_for(num_cpus)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def report() -> dict[str, Any]:
+    """The policy as this process sees it: torch's thread count and the OpenMP environment."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), **{k: os.environ.get(k) for k in REPORTED}}
