@@ -9,9 +9,12 @@ training up to ~80x slower. So:
 * a process runs as many intra-op threads as the CPUs it holds in Ray: `actor_options` gives its
   actor ``num_cpus`` and ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` to match, and `apply` sets torch's
   count in the process;
-* the device agent is the exception (`agent_options`): it holds as many CPUs as the device
-  measures with, so nothing else of the service is scheduled beside a measurement, and its threads
-  spin (``OMP_WAIT_POLICY=ACTIVE``), as an inference server's do; latency tables are measured so.
+* the device agent (`agent_options`) holds as many CPUs as the device measures with, so nothing
+  else of the service is scheduled beside a measurement; its threads wait passively too. Spinning
+  (``ACTIVE``, an inference server's setting) was measured beside a training process
+  (benchmarks/thread_contention.py): the measurement timed about a quarter as many operators in
+  the same seconds and the neighbour trained no faster, so exclusivity comes from the CPUs the
+  agent holds, not from spinning.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ def actor_options(num_cpus: float) -> dict[str, Any]:
 
 def agent_options(threads: int) -> dict[str, Any]:
     """Ray options for a device agent that measures with ``threads`` threads: it holds that many
-    CPUs (exclusive of the service's other work) and its threads spin."""
-    return {"num_cpus": threads, "runtime_env": {"env_vars": {**_env(threads, "ACTIVE"), "KMP_BLOCKTIME": "200"}}}
+    CPUs, exclusive of the service's other work."""
+    return actor_options(threads)
 
 
 def apply(num_cpus: float) -> int:

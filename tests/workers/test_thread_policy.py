@@ -1,6 +1,6 @@
 """The thread policy inside the service's Ray processes: evaluator actors run as many torch
 threads as the CPUs they hold and wait passively; the device agent holds the CPUs it measures
-with and spins; a pool fits the cluster's free CPUs."""
+with; a pool fits the cluster's free CPUs."""
 
 from __future__ import annotations
 
@@ -52,12 +52,12 @@ def test_a_pool_fits_the_free_cpus_and_still_scores() -> None:
         pool.close()
 
 
-def test_the_device_agent_holds_its_measuring_threads_and_spins() -> None:
+def test_the_device_agent_holds_its_measuring_threads() -> None:
     device = DEVICES.get("cpu")
     agent = start_agent(device)
     try:
         report = ray.get(agent.thread_report.remote(), timeout=60)
     finally:
         ray.kill(agent)
-    assert report["OMP_WAIT_POLICY"] == "ACTIVE" and report["torch_threads"] == device.threads
+    assert report["OMP_WAIT_POLICY"] == "PASSIVE" and report["torch_threads"] == device.threads
     assert report["OMP_NUM_THREADS"] == str(device.threads)
