@@ -23,7 +23,7 @@ from evaluators.base import DataDirs, Evaluator, EvaluatorOptions, Need, StoredA
 from evaluators.datasets import load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
 from evaluators.supernet.readout import READOUTS, readout_accuracy
-from evaluators.supernet.training import SCORE_BATCH, fold_batchnorm, inherited
+from evaluators.supernet.training import SCORE_BATCH, scoring_model
 
 if TYPE_CHECKING:
     from search_spaces import Architecture
@@ -108,7 +108,7 @@ class SupernetEvaluator(Evaluator):
 
     def score(self, arch: Architecture, *, readout: str | None = None, recal: np.ndarray | None = None) -> float:
         """``arch``'s score, uncached; ``readout`` and ``recal`` default to the evaluator's own."""
-        model = fold_batchnorm(inherited(self.net, arch, recal=self.recal if recal is None else recal))
+        model = scoring_model(self.net, arch, recal=self.recal if recal is None else recal)
         return readout_accuracy(model, self.val, readout=readout or self.readout, batch_size=self.batch_size)
 
     def provenance(self) -> dict[str, Any]:

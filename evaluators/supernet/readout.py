@@ -22,7 +22,7 @@ from evaluators.supernet.training import batches, channels_last
 READOUTS = ("ridge", "inherited")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def head_features(model: nn.Module, data: Arrays, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The inputs of ``model``'s last ``nn.Linear`` (its pooled head features) and its logits on ``data``."""
     model.eval()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,12 +89,18 @@ def inherited(supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray
     return model
 
 
+def scoring_model(supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray) -> nn.Module:
+    """What the ``supernet`` evaluator scores: `inherited` (BatchNorm recalibrated on ``recal`` in
+    batches of up to 256), then BatchNorm folded into the convolutions (`fold_batchnorm`)."""
+    return fold_batchnorm(inherited(supernet, arch, recal=recal))
+
+
 def subnet_accuracy(
     supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = SCORE_BATCH
 ) -> float:
     """Accuracy of ``arch`` with inherited weights after BatchNorm recalibration on ``recal`` (in
     one batch of up to 256), BatchNorm folded, ``data`` in batches of ``batch_size``."""
-    return accuracy(fold_batchnorm(inherited(supernet, arch, recal=recal)), data, batch_size)
+    return accuracy(scoring_model(supernet, arch, recal=recal), data, batch_size)
 
 
 EXTREMES = ("fixed", "drawn", "cycled")  # which ConvOps the sandwich's extremes take (`SandwichTrainer`)
@@ -142,6 +150,7 @@ class SandwichTrainer:
         self.largest, self.smallest = largest_arch(net.space), smallest_arch(net.space)
         self.per_path = [(largest_arch(net.space, path=p), smallest_arch(net.space, path=p)) for p in net.convop_paths]
         self.optimizer = make_optimizer(net, schedule)
+        self.params = [p for p in net.parameters() if p.requires_grad]
         self.steps_per_epoch = math.ceil(len(data) / schedule.batch_size)
         self.total_steps = schedule.epochs * self.steps_per_epoch
         self.scheduler = cosine(self.optimizer, self.total_steps)
@@ -175,10 +184,21 @@ class SandwichTrainer:
         for arch in students:
             out = self.net(x, arch)
             (soft_cross_entropy(out, teacher) if self.distill else F.cross_entropy(out, y)).backward()
-        nn.utils.clip_grad_norm_(self.net.parameters(), self.schedule.grad_clip)
+        nn.utils.clip_grad_norm_(self.params, self.schedule.grad_clip, foreach=True)
         self.optimizer.step()
         self.scheduler.step()
         return float(loss.detach())
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """The supernet in training mode with channels-last subnets (as `step` expects), then back."""
+        self.net.train()
+        self.net.channels_last = True
+        try:
+            yield
+        finally:
+            self.net.channels_last, self.net.plain_shortcut = False, 0.0
+            self.net.eval()
 
     def train_epoch(self) -> dict[str, float]:
         """Train the next epoch; returns its mean largest-subnet loss, learning rate and seconds."""
@@ -191,16 +211,11 @@ class SandwichTrainer:
         torch.manual_seed(self.seed * 100_003 + self.epoch)
         order = rng.permutation(len(self.data))
         lr = self.scheduler.get_last_lr()[0]
-        self.net.train()
-        self.net.channels_last = True
         total, count = 0.0, 0
-        try:
+        with self.running():
             for x, y in batches(self.data, self.schedule.batch_size, order):
                 total, count = total + self.step(x, y, rng) * len(y), count + len(y)
-        finally:
-            self.net.channels_last, self.net.plain_shortcut = False, 0.0
         self.epoch += 1
-        self.net.eval()
         return {"loss": total / max(1, count), "lr": lr, "epoch_seconds": time.perf_counter() - start}
 
     def state_dict(self) -> dict[str, Any]:
