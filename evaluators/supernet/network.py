@@ -120,8 +120,8 @@ class ElasticLayer(nn.Module):
             ]
         full = self.tensors()
         out = {name: self._fit(source, full[source], shape) for name, source, shape in self._plans[key]}
-        if channels_last:
-            out = {k: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for k, t in out.items()}
+        if channels_last:  # .to, not .contiguous: see `StagedSupernet.forward`
+            out = {k: t.to(memory_format=torch.channels_last) if t.dim() == 4 else t for k, t in out.items()}
         return out
 
     def _source_key(self, template: nn.Module, key: str) -> str:
@@ -239,7 +239,10 @@ class StagedSupernet(nn.Module):
         convolution weights are laid out channels-last: a training step of the largest subnet
         takes about half the time on CPUs (benchmarks/channels_last.py)."""
         if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+            # .to restrides tensors whose layout is ambiguous (one input channel, 1x1 or one-channel
+            # kernels, unsliced full-size weights), which .contiguous leaves flagged NCHW: the whole
+            # 28x28 stage then ran NCHW, its depthwise backward ~8x slower (benchmarks/training_throughput.py)
+            x = x.to(memory_format=torch.channels_last)
         for spec in self.ops(arch):
             x = self.layer(spec, x)
         return x
