@@ -237,7 +237,14 @@ DATASETS: Registry[type[Dataset]] = Registry(
 def get_dataset(name: str) -> Dataset:
     """The dataset ``name`` (a registered name or ``imagefolder:PATH``)."""
     if name.startswith("imagefolder:"):
-        return ImageFolder(Path(name.split(":", 1)[1]).expanduser())
+        text = name.split(":", 1)[1]
+        try:
+            return ImageFolder(Path(text).expanduser())
+        except DatasetNotFoundError:
+            raise
+        except (OSError, RuntimeError) as e:  # a name too long, an unknown ~user, ...
+            reason = type(e).__name__
+            raise DatasetNotFoundError(f"imagefolder: {text[:80]!r} is not a usable folder ({reason})") from None
     if name.startswith("shape:"):
         return ShapeOnly(name)
     try:

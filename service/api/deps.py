@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import APIKeyHeader
 
 from store.session import (
@@ -45,6 +45,10 @@ def require_api_key(request: Request, key: Annotated[str | None, Depends(_key_he
     if not secrets.compare_digest(given, request.app.state.api_key_hash):
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid API key")
 
+
+MAX_ROW = 2**62  # every integer that reaches the database fits SQLite's and PostgreSQL's BIGINT
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW, description="Rows to skip.")]
+Seq = Annotated[int, Path(ge=0, le=MAX_ROW, description="The candidate's evaluation order within its job.")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]

@@ -24,6 +24,7 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import zipfile
@@ -321,12 +322,19 @@ def zip_front(root: Path, *, job: dict[str, Any], candidates: list[dict[str, Any
         )
     manifest = {"schema_version": SCHEMA_VERSION, "job_id": job["id"], "objectives": job["spec"]["objectives"]}
     manifest["members"] = members
-    tmp = target.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        z.writestr("manifest.json", json.dumps(manifest, indent=2) + "\n")
-        for m in members:
-            folder = bundle_dir(root, job["id"], m["seq"], m["arch_id"])
-            for f in m["files"]:
-                z.write(folder / f, f"{m['folder']}/{f}")
-    tmp.replace(target)
+    # a name of its own per request: concurrent requests each write theirs, and the atomic
+    # replace leaves one complete zip whichever finishes last
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest, indent=2) + "\n")
+            for m in members:
+                folder = bundle_dir(root, job["id"], m["seq"], m["arch_id"])
+                for f in m["files"]:
+                    z.write(folder / f, f"{m['folder']}/{f}")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return target

@@ -14,6 +14,7 @@ from search_spaces import SPACES, get_space
 from search_spaces.base import choices_of
 from service.api.deps import SessionDep
 from store import latency as lut_repo
+from store.jobs import NotFoundError
 from workers.strategies import STRATEGIES
 
 router = APIRouter(tags=["catalog"])
@@ -39,6 +40,8 @@ def spaces() -> list[dict[str, Any]]:
 
 @router.get("/spaces/{name}")
 def space(name: str) -> dict[str, Any]:
+    if name not in SPACES:
+        raise NotFoundError(f"no search space {name!r}; known: {', '.join(SPACES.names())}")
     return _space(name)
 
 

@@ -5,14 +5,14 @@ that could not be built answers with its reason (a 422), and the others are stil
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
 from core.errors import NasError
-from service.api.deps import SessionDep, SettingsDep
+from service.api.deps import Seq, SessionDep, SettingsDep
 from service.exports.bundle import ALL_FILES, build_bundle, failed_files, zip_front
 from store import jobs as repo
 from store.jobs import NotFoundError
@@ -27,6 +27,9 @@ MEDIA = {
     "model.pt2": "application/octet-stream",
     "model.safetensors": "application/octet-stream",
 }
+
+
+MAX_FRONT_ZIP = 100  # members one front.zip bundles: each costs an export on first request
 
 
 class ExportError(NasError):
@@ -53,7 +56,7 @@ async def _bundle(settings: Settings, job: dict[str, Any], candidate: dict[str, 
 
 
 @router.get("/{job_id}/candidates/{seq}/files")
-async def list_files(job_id: str, seq: int, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+async def list_files(job_id: str, seq: Seq, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """The bundle's files with sizes and sha256 (builds the bundle on first call)."""
     job, candidate = _job(session, job_id), _candidate(session, job_id, seq)
     folder = await _bundle(settings, job, candidate)
@@ -69,7 +72,7 @@ async def list_files(job_id: str, seq: int, session: SessionDep, settings: Setti
 
 
 @router.get("/{job_id}/candidates/{seq}/files/{name:path}")
-async def download(job_id: str, seq: int, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
+async def download(job_id: str, seq: Seq, name: str, session: SessionDep, settings: SettingsDep) -> FileResponse:
     """One file of the bundle; only the bundle's own file names exist (anything else is a 404)."""
     if name not in ALL_FILES:
         raise NotFoundError(f"no file {name!r}; files: {', '.join(ALL_FILES)}")
@@ -85,13 +88,18 @@ async def download(job_id: str, seq: int, name: str, session: SessionDep, settin
 
 
 @router.get("/{job_id}/front.zip")
-async def download_front(job_id: str, session: SessionDep, settings: SettingsDep, limit: int = 50) -> FileResponse:
+async def download_front(
+    job_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_FRONT_ZIP, description="Front members to bundle.")] = 50,
+) -> FileResponse:
     """The bundles of the current front's members (up to ``limit``) in one zip with a manifest."""
     job = _job(session, job_id)
     snap = repo.latest_front(session, job_id)
     if snap is None or not snap.candidate_ids:
         raise NotFoundError(f"job {job_id} has no front yet")
-    members = [_candidate(session, job_id, seq) for seq in sorted(snap.candidate_ids)[: max(1, limit)]]
+    members = [_candidate(session, job_id, seq) for seq in sorted(snap.candidate_ids)[:limit]]
     try:
         path = await run_in_threadpool(zip_front, settings.artifacts, job=job, candidates=members, settings=settings)
     except (TypeError, RuntimeError, ValueError) as e:

@@ -18,14 +18,22 @@ router = APIRouter(prefix="/fronts", tags=["fronts"])
 
 
 @router.get("/compare")
-def compare(session: SessionDep, job: Annotated[list[str], Query(min_length=1, max_length=20)]) -> FrontComparison:
+def compare(
+    session: SessionDep,
+    jobs: Annotated[str | None, Query(max_length=2000, description="Job ids, comma-separated.")] = None,
+    job: Annotated[list[str], Query(max_length=20, description="A job id (repeatable).")] = [],  # noqa: B006
+) -> FrontComparison:
     """Hypervolume of each job's current front against a common reference point: the worst of
-    the jobs' own reference points. The jobs must share their objectives."""
-    jobs = [repo.get_job(session, j) for j in job]
-    objectives = objectives_of(jobs[0])
-    if any(objectives_of(j) != objectives for j in jobs):
+    the jobs' own reference points. The jobs must share their objectives. Name them as
+    ``?jobs=a,b`` or ``?job=a&job=b``."""
+    ids = [*job, *(j.strip() for j in (jobs or "").split(",") if j.strip())]
+    if not 1 <= len(ids) <= 20:
+        raise NasError(f"jobs: name 1 to 20 jobs (?jobs=a,b or ?job=a&job=b), got {len(ids)}")
+    jobs_ = [repo.get_job(session, j) for j in ids]
+    objectives = objectives_of(jobs_[0])
+    if any(objectives_of(j) != objectives for j in jobs_):
         raise NasError("fronts can be compared only between jobs with the same objectives")
-    fronts = {j.id: front_public(session, j) for j in jobs}
+    fronts = {j.id: front_public(session, j) for j in jobs_}
     signs = np.array([1.0 if o["direction"] == "min" else -1.0 for o in objectives])
     refs = [
         np.array([f.reference_point[o["metric"]] for o in objectives]) * signs

@@ -6,14 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from core.errors import NasError
 from core.metrics import METRICS
 from core.spec import JobSpec
-from service.api.deps import ApiKeyDep, DbDep, SessionDep
+from service.api.deps import MAX_ROW, ApiKeyDep, DbDep, Offset, Seq, SessionDep
 from service.schemas import (
     CandidatePublic,
     CandidatesPublic,
@@ -59,7 +59,7 @@ def list_jobs(
     session: SessionDep,
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> JobsPublic:
     rows, count = repo.list_jobs(session, state=state, limit=limit, offset=offset)
     return JobsPublic(data=[job_public(session, j) for j in rows], count=count)
@@ -78,20 +78,31 @@ def cancel_job(job_id: str, session: SessionDep) -> JobPublic:
     return job_public(session, job)
 
 
+def event_cursor(
+    job_id: str,
+    session: SessionDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_ROW, description="Resume after this event id (or send Last-Event-ID).")
+    ] = None,
+) -> int:
+    """Where a stream resumes; an unknown job (404) or a bad cursor (422) is answered here, as a
+    dependency, before the stream's 200 is sent."""
+    repo.get_job(session, job_id)
+    if after is not None:
+        return after
+    text = (last_event_id or "0").strip()
+    if not text.isdigit() or int(text) > MAX_ROW:
+        raise HTTPException(422, detail=f"Last-Event-ID must be a whole number from 0 to {MAX_ROW}, got {text!r}")
+    return int(text)
+
+
 @router.get("/{job_id}/events", response_class=EventSourceResponse)
 async def job_events(
-    job_id: str,
-    request: Request,
-    db: DbDep,
-    last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id (or send Last-Event-ID).")] = None,
+    job_id: str, request: Request, db: DbDep, cursor: Annotated[int, Depends(event_cursor)]
 ) -> AsyncIterator[ServerSentEvent]:
     """Progress as Server-Sent Events: ``state`` and ``progress`` events carry resumable ids;
     ``phase`` events (what the runner is doing, e.g. measuring a latency table) carry none."""
-    try:
-        cursor = after if after is not None else int(last_event_id or 0)
-    except ValueError:
-        raise HTTPException(422, detail="Last-Event-ID must be an integer") from None
 
     def poll(cursor: int) -> tuple[list[tuple[int, str, dict]], str, str]:
         with db.session() as s:
@@ -99,7 +110,6 @@ async def job_events(
             rows = repo.events_after(s, job_id=job_id, after=cursor)
             return [(r.id, r.kind, r.payload) for r in rows], job.state, job.phase
 
-    await run_in_threadpool(poll, cursor)  # 404 before the stream starts
     phase = None
     while True:
         rows, state, now = await run_in_threadpool(poll, cursor)
@@ -141,7 +151,7 @@ def list_candidates(
     order: Literal["asc", "desc"] = "asc",
     range_: Annotated[list[str], Query(alias="range", description="metric:min:max, repeatable")] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CandidatesPublic:
     repo.get_job(session, job_id)
     if sort != "seq" and sort not in METRICS:
@@ -161,7 +171,7 @@ def list_candidates(
 
 
 @router.get("/{job_id}/candidates/{seq}")
-def get_candidate(job_id: str, seq: int, session: SessionDep) -> CandidatePublic:
+def get_candidate(job_id: str, seq: Seq, session: SessionDep) -> CandidatePublic:
     return candidate_public(repo.get_candidate(session, job_id=job_id, seq=seq))
 
 
