@@ -40,7 +40,7 @@ import platform
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ from evaluators.datasets import Arrays, DatasetNotFoundError, load_split, recali
 from evaluators.scratch import TrainEvaluator
 from evaluators.supernet import build_supernet
 from evaluators.supernet import training as supernet_training
-from evaluators.supernet.network import scaled_ops, zero_init_residuals
+from evaluators.supernet.network import ElasticLayer, StagedSupernet, scaled_ops, zero_init_residuals
 from evaluators.supernet.readout import readout_accuracy, ridge_cv_accuracy
 from evaluators.training import cosine, sgd, steps_per_epoch, train_epochs
 from search_spaces import Architecture, get_space
@@ -203,6 +203,32 @@ def today_readout(model: nn.Module, data: Arrays, batch_size: int) -> float:
     return ridge_cv_accuracy(torch.cat(seen), torch.as_tensor(data.y))
 
 
+@contextmanager
+def today_supernet_layout() -> Iterator[None]:
+    """The supernet as it was: batch and sliced weights made channels-last with ``.contiguous``,
+    which leaves tensors of ambiguous layout (one channel, 1x1 kernels, unsliced weights) NCHW."""
+
+    def active(self: Any, template: nn.Module, key: str, *, channels_last: bool = False) -> dict[str, torch.Tensor]:
+        out = elastic_active(self, template, key)
+        if channels_last:
+            out = {k: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for k, t in out.items()}
+        return out
+
+    def forward(self: Any, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for spec in self.ops(arch):
+            x = self.layer(spec, x)
+        return x
+
+    elastic_active, staged_forward = ElasticLayer.active, StagedSupernet.forward
+    ElasticLayer.active, StagedSupernet.forward = active, forward  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ElasticLayer.active, StagedSupernet.forward = elastic_active, staged_forward  # type: ignore[method-assign]
+
+
 # -- workloads -----------------------------------------------------------------------------------
 def mnasnet_macs(arch: Architecture, width: float = WIDTH) -> int:
     space = get_space("mnasnet")
@@ -255,11 +281,10 @@ def sandwich_images_per_s(net: Any, data: Arrays, *, today: bool, steps: int, se
     trainer = supernet_training.SandwichTrainer(net, data, supernet_training.Schedule(epochs=1), seed=seed)
     rng = np.random.default_rng(seed)
     drawn: list[Architecture] = []
-    forward = type(net).forward
 
     def counting(self: Any, x: torch.Tensor, arch: Architecture) -> torch.Tensor:
         drawn.append(arch)
-        return forward(self, x, arch)
+        return type(self).forward(self, x, arch)
 
     net.forward = counting.__get__(net)
     net.train()
@@ -269,11 +294,12 @@ def sandwich_images_per_s(net: Any, data: Arrays, *, today: bool, steps: int, se
     try:
         if today:
             net.channels_last = True
-            for i in range(steps + 1):
-                x, y = x_all[i * batch : (i + 1) * batch], y_all[i * batch : (i + 1) * batch]
-                start = time.perf_counter()
-                trainer.step(x, y, rng)
-                times.append(time.perf_counter() - start)
+            with today_supernet_layout():
+                for i in range(steps + 1):
+                    x, y = x_all[i * batch : (i + 1) * batch], y_all[i * batch : (i + 1) * batch]
+                    start = time.perf_counter()
+                    trainer.step(x, y, rng)
+                    times.append(time.perf_counter() - start)
         else:
             with trainer.running():
                 for i in range(steps + 1):
