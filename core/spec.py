@@ -71,6 +71,9 @@ class JobSpec(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     evaluators: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Options per evaluator name.")
     reference_point: dict[str, float] | None = Field(None, description="Hypervolume reference per objective metric.")
+    candidate_timeout_s: float | None = Field(
+        None, gt=0, le=7 * 86400, description="Seconds one candidate's evaluation may take (default: its evaluators')."
+    )
 
     @field_validator("space")
     @classmethod
@@ -171,6 +174,13 @@ class JobSpec(BaseModel):
                 hint = f" (options of {name}: {allowed})" if err["type"] == "extra_forbidden" else ""
                 problems.append(f"{where}: {err['msg']}{hint}")
             raise ValueError("; ".join(problems)) from None
+
+    def candidate_timeout(self) -> float:
+        """The job's deadline for one candidate: ``candidate_timeout_s``, else the sum of its evaluators' defaults."""
+        if self.candidate_timeout_s is not None:
+            return self.candidate_timeout_s
+        evaluators = registry("evaluator")
+        return float(sum(evaluators.get(name).timeout_s for name in set(self.evaluator_for().values())))
 
     @property
     def task(self) -> Task:

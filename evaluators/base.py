@@ -110,6 +110,7 @@ class Evaluator(ABC):
     produces: ClassVar[tuple[str, ...] | None] = ()  # metrics it can produce; None: those of its table
     Options: ClassVar[type[EvaluatorOptions]] = EvaluatorOptions
     needs: ClassVar[tuple[Need, ...]] = ()
+    timeout_s: ClassVar[float] = 60.0  # default deadline for one candidate (a job's candidate_timeout_s wins)
 
     @classmethod
     def recipe(cls, job: Resolved) -> dict[str, Any]:

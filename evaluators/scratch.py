@@ -36,6 +36,7 @@ class TrainEvaluator(ScratchEvaluator):
 
     name: ClassVar[str] = "train"
     produces: ClassVar[tuple[str, ...]] = ("accuracy",)
+    timeout_s: ClassVar[float] = 7200.0  # training from scratch / scoring a subnet
     needs: ClassVar[tuple[Need, ...]] = (DataDirs(),)
 
     class Options(EvaluatorOptions):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ray
-from ray.exceptions import GetTimeoutError
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from core.errors import NasError
 from evaluators import EVALUATORS
@@ -80,26 +80,38 @@ def cpus_for(recipes: list[Recipe]) -> float:
 class EvaluatorPool:
     """Up to ``size`` `EvaluatorWorker` actors of ``num_cpus`` CPUs each (default: `cpus_for` the
     recipes), as many as the cluster's free CPUs hold (at least one); `score` splits a batch
-    among them. Actors that cannot start within ``start_timeout`` seconds fail the pool with the
-    reason."""
+    among them. Every wait has a deadline: actors that cannot start within ``start_timeout``
+    seconds fail the pool with the reason; an actor's share of a batch that takes longer than
+    ``candidate_timeout`` seconds per candidate, or whose actor dies, is returned as failed
+    candidates with the reason and the actor is replaced, so the job goes on."""
 
     def __init__(
-        self, recipes: list[Recipe], *, size: int, num_cpus: float | None = None, start_timeout: float = 600.0
+        self,
+        recipes: list[Recipe],
+        *,
+        size: int,
+        num_cpus: float | None = None,
+        start_timeout: float = 600.0,
+        candidate_timeout: float = 3600.0,
     ) -> None:
-        cpus = cpus_for(recipes) if num_cpus is None else num_cpus
+        self.recipes, self.start_timeout, self.candidate_timeout = recipes, start_timeout, candidate_timeout
+        self.cpus = cpus_for(recipes) if num_cpus is None else num_cpus
         free = ray.available_resources().get("CPU", 0.0)
-        size = max(1, min(size, int(free // cpus) if cpus > 0 else size))
-        remote = ray.remote(EvaluatorWorker).options(**threads.actor_options(cpus), max_restarts=0)
-        self.actors = [remote.remote(recipes, cpus) for _ in range(size)]
-        try:  # surface construction errors now
-            ray.get([a.ping.remote() for a in self.actors], timeout=start_timeout)
+        size = max(1, min(size, int(free // self.cpus) if self.cpus > 0 else size))
+        self.remote = ray.remote(EvaluatorWorker).options(**threads.actor_options(self.cpus), max_restarts=0)
+        self.actors = [self.remote.remote(recipes, self.cpus) for _ in range(size)]
+        self._started(self.actors)
+
+    def _started(self, actors: list[Any]) -> None:
+        """Wait for ``actors`` to be placed and built (surfacing construction errors now)."""
+        try:
+            ray.get([a.ping.remote() for a in actors], timeout=self.start_timeout)
         except GetTimeoutError:
-            n = len(self.actors)
             self.close()
             total = ray.cluster_resources().get("CPU", 0.0)
             raise NasError(
-                f"evaluator pool: {n} actors of {cpus:g} CPUs each did not start within "
-                f"{start_timeout:g} s; the cluster has {total:g} CPUs (lower pool_size or the evaluators' threads)"
+                f"evaluator pool: {len(actors)} actors of {self.cpus:g} CPUs each did not start within "
+                f"{self.start_timeout:g} s; the cluster has {total:g} CPUs (lower pool_size or the evaluators' threads)"
             ) from None
 
     def score(self, archs: list[Architecture]) -> list[Scored]:
@@ -109,7 +121,29 @@ class EvaluatorPool:
         size = -(-len(archs) // k)
         chunks = [archs[i : i + size] for i in range(0, len(archs), size)]
         refs = [actor.score.remote(chunk) for actor, chunk in zip(self.actors, chunks, strict=False)]
-        return [s for part in ray.get(refs) for s in part]
+        deadline = self.candidate_timeout * size
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=deadline)
+        out: list[Scored] = []
+        for i, (ref, chunk) in enumerate(zip(refs, chunks, strict=True)):
+            if ref in ready:
+                try:
+                    out.extend(ray.get(ref))
+                    continue
+                except RayActorError as e:
+                    reason = f"its evaluator actor died ({type(e).__name__}); the actor was replaced"
+            else:
+                reason = (
+                    f"not evaluated within {deadline:g} s ({len(chunk)} candidates x candidate_timeout_s "
+                    f"{self.candidate_timeout:g}); the evaluator actor was replaced"
+                )
+            self._replace(i)
+            out.extend(Scored(errors=[reason]) for _ in chunk)
+        return out
+
+    def _replace(self, i: int) -> None:
+        ray.kill(self.actors[i])
+        self.actors[i] = self.remote.remote(self.recipes, self.cpus)
+        self._started([self.actors[i]])
 
     def close(self) -> None:
         for actor in self.actors:

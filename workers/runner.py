@@ -127,7 +127,7 @@ class JobRunner:
                 settings=self.settings,
                 progress=lambda d, t, p: self._set_phase(f"measuring latency table {d}/{t}"),
             )
-            pool = EvaluatorPool(recipes, size=self.settings.pool_size)
+            pool = EvaluatorPool(recipes, size=self.settings.pool_size, candidate_timeout=spec.candidate_timeout())
             state = self._search(spec, pool)
             self.db.retrying(
                 lambda s: repo.finish_job(s, job_id=self.job_id, owner=self.owner, state=state[0], error=state[1])

@@ -131,6 +131,7 @@ class SparseTrainEvaluator(ScratchEvaluator):
     produces: ClassVar[tuple[str, ...]] = (
         "accuracy", "params", "macs", "nonzero_params", "nonzero_macs", "sparsity", "train_seconds"
     )  # fmt: skip
+    timeout_s: ClassVar[float] = 7200.0  # training from scratch / scoring a subnet
     needs: ClassVar[tuple[Need, ...]] = (DataDirs(),)
 
     class Options(EvaluatorOptions):

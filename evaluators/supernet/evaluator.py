@@ -35,6 +35,7 @@ class SupernetEvaluator(Evaluator):
 
     name: ClassVar[str] = "supernet"
     produces: ClassVar[tuple[str, ...]] = ("accuracy",)
+    timeout_s: ClassVar[float] = 600.0  # training from scratch / scoring a subnet
     needs: ClassVar[tuple[Need, ...]] = (
         StoredArtifact(
             kind="supernet",

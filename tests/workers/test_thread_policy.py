@@ -81,3 +81,37 @@ def test_the_device_agent_holds_its_measuring_threads() -> None:
         ray.kill(agent)
     assert report["OMP_WAIT_POLICY"] == "PASSIVE" and report["torch_threads"] == device.threads
     assert report["OMP_NUM_THREADS"] == str(device.threads)
+
+
+def test_a_share_past_its_deadline_fails_with_the_reason_and_the_pool_goes_on() -> None:
+    from store.settings import Settings
+
+    dirs = [str(d) for d in Settings().data_dirs]
+    slow = Recipe(
+        "train", {"task": Task("mnasnet", 1, 8, 10, "digits"), "data_dirs": dirs, "epochs": 1000}, ("accuracy",)
+    )
+    all_cpus_free()
+    pool = EvaluatorPool([slow], size=1, num_cpus=1.0, candidate_timeout=1.0)
+    try:
+        arch = get_space("mnasnet").reference("mnasnet-a1")
+        start = time.time()
+        (scored,) = pool.score([arch])
+        assert time.time() - start < 30 and not scored.ok
+        assert "not evaluated within 1 s (1 candidates x candidate_timeout_s 1)" in scored.errors[0]
+        assert ray.get(pool.actors[0].ping.remote(), timeout=60)  # replaced, ready for the next batch
+    finally:
+        pool.close()
+
+
+def test_a_dead_evaluator_actor_fails_its_share_and_is_replaced() -> None:
+    all_cpus_free()
+    pool = EvaluatorPool([COST], size=1, num_cpus=1.0)
+    try:
+        arch = get_space("mnasnet").reference("mnasnet-a1")
+        ray.kill(pool.actors[0])
+        (scored,) = pool.score([arch])
+        assert not scored.ok and "its evaluator actor died" in scored.errors[0]
+        (again,) = pool.score([arch])
+        assert again.ok and again.metrics["params"] > 0
+    finally:
+        pool.close()
