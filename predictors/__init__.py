@@ -13,6 +13,8 @@ PREDICTORS: Registry[type[Predictor]] = Registry(
     "predictor",
     {
         "xgboost": "predictors.xgboost:XGBoostPredictor",
+        "additive": "predictors.additive:AdditivePredictor",
+        "transfer": "predictors.onboarding:TransferPredictor",
     },
 )
 

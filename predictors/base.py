@@ -74,6 +74,7 @@ class Predictor(ABC):
     """
 
     kind: ClassVar[str]
+    op_counts: ClassVar[bool] = False  # whether its featurizer adds the operator-count columns
 
     def __init__(self, *, featurizer: Featurizer, metric: str, label: str = "", seed: int = 0) -> None:
         self.featurizer, self.metric, self.label, self.seed = featurizer, metric, label, seed
@@ -192,7 +193,8 @@ def load_predictor(folder: Path) -> Predictor:
     from predictors import PREDICTORS
 
     info, files = read_info(folder)
-    featurizer = Featurizer(info.space, info.shape)
+    cls = PREDICTORS.get(info.kind)
+    featurizer = Featurizer(info.space, info.shape, op_counts=cls.op_counts)
     if featurizer.version != info.feature_version:
         raise StalePredictorError(
             f"predictor {folder} for {info.metric} ({info.space}) was trained with feature version "
@@ -201,9 +203,7 @@ def load_predictor(folder: Path) -> Predictor:
         )
     options = dict(info.options)
     seed = int(options.pop("seed", 0))
-    predictor = PREDICTORS.get(info.kind)(
-        featurizer=featurizer, metric=info.metric, label=info.label, seed=seed, **options
-    )
+    predictor = cls(featurizer=featurizer, metric=info.metric, label=info.label, seed=seed, **options)
     predictor.load_models(Path(folder), files)
     predictor.n_train, predictor.cv, predictor.source = info.n_train, info.cv, dict(info.source)
     return predictor

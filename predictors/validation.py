@@ -1,5 +1,9 @@
 """How good a predictor is: rank agreement, error, and the share of predictions within ±5% / ±10%.
 
+`function_key` names what an architecture computes, so that scoring can count each function
+once (NAS-Bench-201 has 15,625 cells but 6,466 distinct functions) and leave out test
+architectures whose function was in the training set.
+
 `quality` scores predictions against the truth; `cross_validate` runs K-fold cross-validation
 (shuffled with a seed) and reports each fold's scores and their mean. A search mostly needs the
 ranking (Kendall tau, Spearman rho); latency budgets need the relative error (within ±10%).
@@ -18,6 +22,7 @@ from core.errors import NasError
 
 if TYPE_CHECKING:
     from predictors.base import Predictor
+    from search_spaces import Architecture, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Quality:
     rmse: float
     within_5: float  # share with |predicted - true| <= 5% of |true|
     within_10: float
+    mape: float = 0.0  # mean |predicted - true| / |true|
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -52,6 +58,7 @@ def quality(y_true: np.ndarray, y_pred: np.ndarray) -> Quality:
         rmse=float(np.sqrt(np.mean((y_pred - y_true) ** 2))),
         within_5=float(np.mean(rel <= 0.05)),
         within_10=float(np.mean(rel <= 0.10)),
+        mape=float(np.mean(rel)),
     )
 
 
@@ -64,7 +71,7 @@ class CVReport:
 
     @property
     def mean(self) -> dict[str, float]:
-        keys = ("kendall_tau", "spearman", "rmse", "within_5", "within_10")
+        keys = ("kendall_tau", "spearman", "rmse", "within_5", "within_10", "mape")
         return {key: float(np.mean([getattr(f, key) for f in self.folds])) for key in keys}
 
     def to_dict(self) -> dict[str, object]:
@@ -90,3 +97,22 @@ def cross_validate(
         model.fit(x[train], y[train])
         report.folds.append(quality(y[test], model.predict(x[test]).mean))
     return report
+
+
+def function_key(space: SearchSpace, arch: Architecture, shape: dict[str, int]) -> str:
+    """Equal for architectures that compute the same function: for NAS-Bench-201 the cell's
+    output as a canonical expression (``none`` edges and edges from zero nodes dropped, sums
+    sorted, ``skip_connect`` the identity); elsewhere the sequence of operator signatures."""
+    if space.name == "nb201":
+        from search_spaces.nb201.space import EDGES
+
+        nodes: list[str | None] = ["x", None, None, None]
+        for j in (1, 2, 3):
+            terms = []
+            for (i, to), op in zip(EDGES, arch.genome, strict=True):
+                if to != j or op == "none" or nodes[i] is None:
+                    continue
+                terms.append(str(nodes[i]) if op == "skip_connect" else f"{op}({nodes[i]})")
+            nodes[j] = "+".join(sorted(terms)) if terms else None
+        return f"nb201:{nodes[3] or '0'}"
+    return "|".join(op.signature() for op in space.ops(arch, **shape))

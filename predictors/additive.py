@@ -1,0 +1,253 @@
+"""A per-operator cost model (a learned lookup table) with gradient-boosted trees on its residual.
+
+Latency and energy of a network are, to first order, sums over the operators it runs (nn-Meter,
+Zhang et al., MobiSys 2021, predicts per kernel and sums). The **base** is therefore a
+regularised least-squares fit of the metric on the counts of each operator signature of the
+space's catalogue (`Featurizer(op_counts=True)`: ``op:<signature>``, and for NAS-Bench-201 the
+counts over live edges, ``live:<signature>``), weighted so that the *relative* error is what is
+minimised (weights 1/y^2); the ridge penalty is chosen by exact leave-one-out error over a grid.
+A device whose latency is a sum of per-operator costs is recovered exactly from a few more
+measurements than it has operator kinds, where trees on one-hot genes have to learn additivity
+split by split. The **residual** — what is not a sum: fusion, dead cells compiled away, caches,
+whole-millisecond clocks — is learnt by a bagged XGBoost ensemble on ``log(y / base)`` from all
+features plus the base itself; with fewer than ``min_residual`` measurements there is no
+residual (trees on a handful of points only add noise). The mean is ``base x exp(residual)``;
+the spread over ``members`` bootstrap fits (base and residual refitted on each resample) is the
+uncertainty. Models are saved as ``base.json`` (coefficients) and XGBoost JSON files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import xgboost as xgb
+
+from core.errors import NasError
+from predictors.base import Prediction, Predictor
+
+ALPHAS = tuple(float(a) for a in 10.0 ** np.arange(-6, 4.5, 0.5))  # ridge penalties tried (relative scale)
+BASE_FILE = "base.json"
+
+
+def ridge_fit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: tuple[float, ...] = ALPHAS
+) -> tuple[np.ndarray, float, float]:
+    """Weighted ridge regression with an unpenalised intercept; the penalty (scaled by the mean
+    squared singular value) minimises the exact leave-one-out error. Returns (coef, intercept, alpha)."""
+    sw = np.sqrt(w / w.sum())
+    mx, my = (w[:, None] * x).sum(0) / w.sum(), float((w * y).sum() / w.sum())
+    xs, ys = sw[:, None] * (x - mx), sw * (y - my)
+    u, s, vt = np.linalg.svd(xs, full_matrices=False)
+    keep = s > s.max(initial=0.0) * 1e-10
+    u, s, vt = u[:, keep], s[keep], vt[keep]
+    scale = float(np.mean(s**2)) if len(s) else 1.0
+    uty = u.T @ ys
+    lev0 = sw**2  # the intercept's leverage (weighted mean)
+    best: tuple[float, float] | None = None
+    for a in alphas:
+        f = s**2 / (s**2 + a * scale)
+        resid = ys - u @ (f * uty)
+        h = (u**2) @ f + lev0
+        loo = float(np.sum((resid / np.maximum(1 - h, 1e-6)) ** 2))
+        if best is None or loo < best[0] - 1e-15:
+            best = (loo, a)
+    alpha = best[1] if best else 1.0
+    coef = vt.T @ ((s / (s**2 + alpha * scale)) * uty) if len(s) else np.zeros(x.shape[1])
+    return coef, my - float(mx @ coef), alpha
+
+
+class AdditivePredictor(Predictor):
+    """Options: ``residual`` (learn the residual at all), ``min_residual`` (fewest measurements
+    for it), ``members`` (bootstrap fits), and the residual trees' ``n_estimators``,
+    ``max_depth``, ``learning_rate``, ``subsample``, ``colsample_bytree``, ``min_child_weight``,
+    ``threads``. The metric must be positive (latency, energy)."""
+
+    kind: ClassVar[str] = "additive"
+    op_counts: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        residual: bool = True,
+        min_residual: int = 30,
+        members: int = 5,
+        n_estimators: int = 600,
+        max_depth: int = 4,
+        learning_rate: float = 0.05,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 5.0,
+        threads: int = 1,
+        gene_features: bool = False,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        checks = {
+            "members": members >= 1,
+            "min_residual": min_residual >= 2,
+            "n_estimators": n_estimators >= 1,
+            "max_depth": max_depth >= 1,
+            "learning_rate": 0 < learning_rate <= 1,
+            "subsample": 0 < subsample <= 1,
+            "colsample_bytree": 0 < colsample_bytree <= 1,
+            "min_child_weight": min_child_weight >= 0,
+            "threads": threads >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise NasError(
+                f"additive: invalid {', '.join(bad)}; need members, n_estimators, max_depth, threads >= 1, "
+                "min_residual >= 2, learning_rate, subsample, colsample_bytree in (0, 1], min_child_weight >= 0"
+            )
+        if not self.featurizer.op_counts:
+            raise NasError("additive: the featurizer must include operator counts (Featurizer(..., op_counts=True))")
+        self.residual, self.min_residual, self.members = residual, min_residual, members
+        self.n_estimators, self.max_depth, self.learning_rate = n_estimators, max_depth, learning_rate
+        self.subsample, self.colsample_bytree = subsample, colsample_bytree
+        self.min_child_weight, self.threads, self.gene_features = min_child_weight, threads, gene_features
+        self.bases: list[tuple[np.ndarray, float]] = []  # (coef, intercept): full fit first, then members
+        self.alpha = 1.0
+        self.floor = 0.0
+        self.models: list[xgb.Booster] = []
+        self.rounds = 0  # residual trees per member, chosen by cross-validation
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {
+            "residual": self.residual,
+            "min_residual": self.min_residual,
+            "members": self.members,
+            "n_estimators": self.n_estimators,
+            "max_depth": self.max_depth,
+            "learning_rate": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "threads": self.threads,
+            "gene_features": self.gene_features,
+        }
+
+    # -- the base ------------------------------------------------------------------------------
+    def _counts(self, x: np.ndarray) -> np.ndarray:
+        return x[:, self.featurizer.count_slice()]
+
+    def _base(self, x: np.ndarray, i: int = 0) -> np.ndarray:
+        coef, intercept = self.bases[i]
+        return np.maximum(self._counts(x) @ coef + intercept, self.floor)
+
+    def _residual_x(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
+        if self.gene_features:
+            return np.column_stack([x, np.log(base)])
+        start = len(self.featurizer.space.feature_names())  # after the genes: costs, stages, counts
+        return np.column_stack([x[:, start:], np.log(base)])
+
+    def _params(self, seed: int) -> dict[str, Any]:
+        return {
+            "objective": "reg:squarederror",
+            "max_depth": self.max_depth,
+            "eta": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "nthread": self.threads,
+            "seed": seed,
+            "verbosity": 0,
+        }
+
+    def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        if (y <= 0).any():
+            raise NasError(f"additive: {self.metric} has values <= 0; the additive predictor needs a positive metric")
+        # relative error, but not dominated by the few near-zero ones (dead cells compiled away)
+        counts, w = self._counts(x), 1.0 / np.maximum(y, np.median(y) / 3) ** 2
+        coef, intercept, self.alpha = ridge_fit(counts, y, w)
+        self.bases = [(coef, intercept)]
+        self.floor = 0.5 * float(y.min())
+        rng = np.random.default_rng(self.seed)
+        rows_of = [rng.integers(len(y), size=len(y)) for _ in range(self.members)] if self.members > 1 else []
+        for rows in rows_of:
+            c, b, _ = ridge_fit(counts[rows], y[rows], w[rows], (self.alpha,))
+            self.bases.append((c, b))
+        self.models = []
+        self.rounds = 0
+        if not self.residual or len(y) < self.min_residual:
+            return
+        self.rounds = self._cv_rounds(x, y)
+        if self.rounds == 0:
+            return
+        for i in range(self.members):
+            rows = rows_of[i] if rows_of else np.arange(len(y))
+            base = self._base(x[rows], i + 1 if rows_of else 0)
+            data = xgb.DMatrix(self._residual_x(x[rows], base), label=np.log(y[rows] / base))
+            self.models.append(xgb.train(self._params(self.seed * 1000 + i), data, num_boost_round=self.rounds))
+
+    def _cv_rounds(self, x: np.ndarray, y: np.ndarray) -> int:
+        """How many residual trees 5-fold cross-validation supports (0: the base alone is best)."""
+        base = self._base(x)
+        label = np.log(y / base)
+        data = xgb.DMatrix(self._residual_x(x, base), label=label)
+        hist = xgb.cv(
+            self._params(self.seed),
+            data,
+            num_boost_round=self.n_estimators,
+            nfold=5,
+            early_stopping_rounds=25,
+            seed=self.seed,
+            metrics="rmse",
+            as_pandas=False,
+        )
+        rmse = np.asarray(hist["test-rmse-mean"])
+        base_rmse = float(np.sqrt(np.mean((label - label.mean()) ** 2)))  # no trees: the mean residual
+        return int(np.argmin(rmse)) + 1 if rmse.min() < base_rmse * 0.99 else 0
+
+    def _predict(self, x: np.ndarray) -> Prediction:
+        base = self._base(x)
+        if not self.models:
+            spread = np.stack([self._base(x, i) for i in range(1, len(self.bases))]) if len(self.bases) > 1 else None
+            return Prediction(base, spread.std(axis=0) if spread is not None else np.zeros(len(x)))
+        res = np.stack([np.exp(m.predict(xgb.DMatrix(self._residual_x(x, base)))) for m in self.models])
+        bases = np.stack([self._base(x, i + 1) for i in range(len(self.models))]) if len(self.bases) > 1 else base
+        # the mean keeps the full-data base (steadier than the bootstrap bases' mean); the spread has both
+        return Prediction(base * res.mean(axis=0), (bases * res).std(axis=0))
+
+    def base_prediction(self, x: np.ndarray) -> np.ndarray:
+        """The per-operator sum alone (no residual)."""
+        return self._base(np.asarray(x, dtype=float))
+
+    def costs(self) -> dict[str, float]:
+        """The learned lookup table: each count column's coefficient, plus the intercept."""
+        coef, intercept = self.bases[0]
+        return {**dict(zip(self.featurizer.count_names(), map(float, coef), strict=True)), "intercept": intercept}
+
+    # -- persistence -----------------------------------------------------------------------------
+    def save_models(self, folder: Path) -> list[str]:
+        base = {
+            "alpha": self.alpha,
+            "floor": self.floor,
+            "columns": self.featurizer.count_names(),
+            "bases": [{"coef": c.tolist(), "intercept": b} for c, b in self.bases],
+        }
+        (folder / BASE_FILE).write_text(json.dumps(base))
+        files = [BASE_FILE]
+        for i, model in enumerate(self.models):
+            name = f"residual_{i}.json"
+            model.save_model(str(folder / name))
+            files.append(name)
+        return files
+
+    def load_models(self, folder: Path, files: list[str]) -> None:
+        if BASE_FILE not in files:
+            raise NasError(f"additive predictor in {folder}: {BASE_FILE} is missing")
+        base = json.loads((folder / BASE_FILE).read_text())
+        if base["columns"] != self.featurizer.count_names():
+            raise NasError(f"additive predictor in {folder}: its operator columns differ from this code's")
+        self.alpha, self.floor = float(base["alpha"]), float(base["floor"])
+        self.bases = [(np.asarray(b["coef"], dtype=float), float(b["intercept"])) for b in base["bases"]]
+        self.models = []
+        for name in files:
+            if name != BASE_FILE:
+                booster = xgb.Booster()
+                booster.load_model(str(folder / name))
+                self.models.append(booster)
