@@ -144,7 +144,18 @@ def _sgd(params: list[nn.Parameter], lr: float, momentum: float, weight_decay: f
 class DifferentiableSearch:
     """A DARTS or DASS search over ``train`` images for a task of ``num_classes`` classes."""
 
-    def __init__(self, config: SearchConfig, *, train: Arrays, num_classes: int, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        config: SearchConfig,
+        *,
+        train: Arrays,
+        num_classes: int,
+        threads: int | None = None,
+        reference: bool = False,
+    ) -> None:
+        """``reference``: the unoptimised one-shot network and steps (the code before issue 25),
+        for benchmarks and equivalence tests; same search, slower."""
+        self.reference = reference
         if threads:
             torch.set_num_threads(threads)
         self.config = config
@@ -161,6 +172,7 @@ class DifferentiableSearch:
             num_classes=num_classes,
             in_channels=data.x.shape[1],
             seed=config.seed,
+            reference=reference,
         ).to(memory_format=memory_format())
         self.arch_optimizer = torch.optim.Adam(
             self.net.arch_parameters(), lr=config.arch_lr, betas=(0.5, 0.999), weight_decay=config.arch_weight_decay
@@ -216,19 +228,9 @@ class DifferentiableSearch:
             take = order[i : i + c.batch_size]
             vtake = val_order[v : v + c.batch_size]
             v = v + c.batch_size if v + 2 * c.batch_size <= len(val_order) else 0
-            # architecture step (first order): the validation loss of the network as it is
-            self.arch_optimizer.zero_grad()
-            F.cross_entropy(net(_cl(self.x_val[vtake])), self.y_val[vtake]).backward()
-            self.arch_optimizer.step()
-            # weight (or score) step on the training batch
-            self.optimizer.zero_grad()
-            net.alphas_normal.grad = net.alphas_reduce.grad = None
-            logits = net(_cl(self.x_train[take]))
-            loss = F.cross_entropy(logits, self.y_train[take])
-            loss.backward()
-            nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], c.grad_clip)
-            self.optimizer.step()
-            losses += float(loss.detach()) * len(take)
+            self.arch_step(self.x_val[vtake], self.y_val[vtake])
+            logits, loss = self.weight_step(self.x_train[take], self.y_train[take])
+            losses += float(loss) * len(take)
             correct += int((logits.argmax(1) == self.y_train[take]).sum())
             seen += len(take)
         self.scheduler.step()
@@ -250,6 +252,41 @@ class DifferentiableSearch:
         self.history.append(record)
         self.epoch += 1
         return record
+
+    def arch_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Architecture step (first order): Adam on the validation loss of the network as it is.
+        Only the architecture's gradient is computed (the weights' would be discarded before the
+        weight step anyway), which skips the weight-gradient kernels."""
+        self.arch_optimizer.zero_grad()
+        loss = F.cross_entropy(self.net(_cl(x)), y)
+        if self.reference:
+            loss.backward()
+        else:
+            params = self.net.arch_parameters()
+            for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
+                p.grad = g
+        self.arch_optimizer.step()
+
+    def weight_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight (or score) step on a training batch, gradients clipped; returns logits and loss.
+        The architecture weights are constants here (their gradient is not used)."""
+        assert self.optimizer is not None
+        net = self.net
+        self.optimizer.zero_grad()
+        net.alphas_normal.grad = net.alphas_reduce.grad = None
+        frozen = not self.reference
+        for p in net.arch_parameters():
+            p.requires_grad_(not frozen)
+        try:
+            logits = net(_cl(x))
+        finally:
+            for p in net.arch_parameters():
+                p.requires_grad_(True)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip)
+        self.optimizer.step()
+        return logits.detach(), loss.detach()
 
     @torch.no_grad()
     def search_val_accuracy(self, batch_size: int = 256) -> float:

@@ -139,3 +139,56 @@ def test_sparse_train_prunes_to_the_genome_sparsity_and_reports_exact_counts() -
     kept_weights = sum(layer.nonzeros() for _, layer in layers)
     other = m["params"] - sum(layer.mask.numel() for _, layer in layers)
     assert m["nonzero_params"] == kept_weights + other
+
+
+@pytest.mark.parametrize(("sparsity", "train_scores"), [(0.0, False), (0.9, True), (0.9, False)])
+def test_the_default_one_shot_network_computes_what_the_reference_path_computes(sparsity, train_scores) -> None:
+    """Same outputs, gradients (architecture, weights, scores) and BN statistics as the unoptimised
+    per-primitive network, in float64 so that summation order cannot hide a difference."""
+    nets = [
+        SearchNetwork(channels=4, layers=3, num_classes=10, in_channels=1, seed=0, reference=r).double()
+        for r in (True, False)
+    ]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 1, 12, 12, generator=gen, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, 4, 5])
+    for net in nets:
+        if sparsity:
+            net.scale_scores()
+        net.set_sparsity(sparsity)
+        for p in net.score_parameters():
+            p.requires_grad_(train_scores)
+        F.cross_entropy(net(x), y).backward()
+    ref, new = nets
+    for (name, p), (_, q) in zip(ref.named_parameters(), new.named_parameters(), strict=True):
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is None:
+            continue
+        if name.endswith("scores"):
+            # Entries the mask prunes: their straight-through gradient reads channels that the
+            # masks left without any kept weight; BatchNorm normalises such a channel's rounding
+            # noise (~1e-17, which depends on summation order) to O(1) values, in either path.
+            layer = new.get_submodule(name.rsplit(".", 1)[0])
+            kept = layer.mask().bool()
+            torch.testing.assert_close(q.grad[kept], p.grad[kept], rtol=1e-9, atol=1e-12, msg=name)
+        else:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-9, atol=1e-12, msg=name)
+    for (name, p), (_, q) in zip(ref.named_buffers(), new.named_buffers(), strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-9, atol=1e-12, msg=name)
+    ref.eval(), new.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), ref(x), rtol=1e-9, atol=1e-12)
+
+
+def test_a_default_search_follows_the_reference_search(digits) -> None:
+    """Three phases, both step kinds: the optimised steps (architecture gradient only, frozen
+    architecture in the weight step) give the reference's history up to float32 rounding."""
+    runs = [DifferentiableSearch(tiny(), train=digits, num_classes=10, reference=r) for r in (True, False)]
+    for run in runs:
+        run.run()
+    ref, new = runs
+    for a, b in zip(ref.net.arch_parameters(), new.net.arch_parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert [r.normal for r in ref.history] == [r.normal for r in new.history]
+    assert [r.train_loss for r in new.history] == pytest.approx([r.train_loss for r in ref.history], rel=1e-4)
+    assert [r.mask_sparsity for r in new.history] == [r.mask_sparsity for r in ref.history]
