@@ -110,13 +110,16 @@ def main() -> None:
     p.add_argument("--test-images", type=int, default=2000)
     p.add_argument("--eval-seed", type=int, default=0, help="initialisation and data order of the final training")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=Path("dass_vs_darts.json"))
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "dass_vs_darts.json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    runs = []
+    settings = {k: str(v) for k, v in vars(args).items() if k not in ("seeds", "out")}
+    runs = _kept(args.out, settings)
     for seed in args.seeds:
         for method in ("darts", "dass"):
+            if any(r["seed"] == seed and r["method"] == method for r in runs):
+                continue  # measured in an earlier sitting with the same settings
             r = run(args, seed, method)
             runs.append(r)
             print(
@@ -125,12 +128,35 @@ def main() -> None:
                 f"train {r['train_seconds']:.0f} s",
                 flush=True,
             )
-            args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "runs": runs}))
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps({"args": settings, "runs": runs}))
     print(f"\n{'method':6} {'mean test acc':>14} {'per seed':>30}")
     for method in ("darts", "dass"):
         accs = [r["test_accuracy"] for r in runs if r["method"] == method]
         print(f"{method:6} {np.mean(accs):14.4f} {' '.join(f'{a:.4f}' for a in accs):>30}")
+    by_seed = {r["seed"]: {} for r in runs}
+    for r in runs:
+        by_seed[r["seed"]][r["method"]] = r["test_accuracy"]
+    diffs = np.array([m["dass"] - m["darts"] for m in by_seed.values() if len(m) == 2])
+    if len(diffs) > 1:
+        rng = np.random.default_rng(0)
+        boot = [rng.choice(diffs, len(diffs)).mean() for _ in range(10_000)]
+        low, high = np.percentile(boot, [2.5, 97.5])
+        print(
+            f"DASS - DARTS over {len(diffs)} seeds: mean {diffs.mean():+.4f}, sd {diffs.std(ddof=1):.4f}, "
+            f"bootstrap 95% interval [{low:+.4f}, {high:+.4f}]"
+        )
     print(f"total {time.perf_counter() - started:.0f} s on {torch.get_num_threads()} thread(s)")
+
+
+def _kept(out: Path, settings: dict[str, str]) -> list[dict]:
+    """Runs an earlier sitting stored in ``out`` with the same settings (resumable across sittings)."""
+    if not out.exists():
+        return []
+    doc = json.loads(out.read_text())
+    if doc.get("args") != settings:
+        raise SystemExit(f"{out} holds runs of other settings; pass another --out to keep both")
+    return doc["runs"]
 
 
 if __name__ == "__main__":
