@@ -200,7 +200,9 @@ class AdditivePredictor(Predictor):
         )
         rmse = np.asarray(hist["test-rmse-mean"])
         base_rmse = float(np.sqrt(np.mean((label - label.mean()) ** 2)))  # no trees: the mean residual
-        return int(np.argmin(rmse)) + 1 if rmse.min() < base_rmse * 0.99 else 0
+        # trees must cut the residual's error by 1% of itself and by 0.2% of latency, else none
+        gain = base_rmse - float(rmse.min())
+        return int(np.argmin(rmse)) + 1 if gain > 0.01 * base_rmse and gain > 0.002 else 0
 
     def _predict(self, x: np.ndarray) -> Prediction:
         base = self._base(x)
