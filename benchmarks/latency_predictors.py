@@ -187,7 +187,8 @@ def onboard_part(space_name, cols, keys, ks, devices, same_hardware: bool) -> di
     for k in ks:
         rhos = [out[d][str(k)]["spearman"] for d in out]
         frac = [out[d][str(k)]["w10"] for d in out if d not in WHOLE_MS]
-        print(f"onboard {space_name} {'' if same_hardware else '(other hardware only) '}K={k}: mean Spearman {np.mean(rhos):.3f}, mean ±10% on sub-ms-resolution "
+        tag = "" if same_hardware else "(other hardware only) "
+        print(f"onboard {space_name} {tag}K={k}: mean Spearman {np.mean(rhos):.3f}, mean ±10% on sub-ms-resolution "
               f"devices {np.mean(frac):.1%}")  # fmt: skip
     return out
 

@@ -14,8 +14,9 @@ path from the cell's input to its output are removed by compilers). These are th
 learned lookup table: latency ~ sum over operators of count x cost.
 
 `FEATURES_VERSION` names this recipe (``+ops`` when the counts are included); a featurizer's
-`version` adds the space, its version and a digest of the column names and task shape. A predictor stores the version it was trained with
-and is refused when it no longer matches (`StalePredictorError`).
+`version` adds the space, its version and a digest of the column names and task shape. A
+predictor stores the version it was trained with and is refused when it no longer matches
+(`StalePredictorError`).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from store.session import Database
     from store.settings import Settings
 
+
 class TableImportRequest(Request):
     """``nas predictor import-table``: a CSV or JSON table's text, one row per architecture."""
 
