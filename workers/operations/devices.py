@@ -60,7 +60,7 @@ class Design(Result):
 
 
 class UploadRequest(ShapeFields):
-    device: str
+    device: str = Field(default="", description="The device (REST: from the path).")
     space: str
     text: str = Field(description="CSV (header arch,latency_ms) or JSON rows [{arch, latency_ms}].")
     format: Literal["csv", "json"] = "csv"
