@@ -105,11 +105,8 @@ def _sources(db: Database, settings: Settings, space: str, shape: dict[str, int]
 
 
 def _pool(space_name: str) -> list[Architecture]:
+    """Up to `POOL` distinct seeded samples of the space: what the design picks from."""
     space = get_space(space_name)
-    if space_name == "nb201":
-        from search_spaces.nb201.space import benchmark_index
-
-        return [space.from_arch_str(a) for a in benchmark_index()]
     rng = np.random.default_rng(0)
     return list({a.arch_id: a for a in (space.sample(rng) for _ in range(POOL))}.values())
 
