@@ -121,6 +121,9 @@ def eval_cmd(
     ref: Annotated[str, typer.Argument(help="Predictor artifact id or name.")],
     table: Annotated[str, typer.Option(help="Imported table (id or name) with the true values.")],
     column: Annotated[str | None, typer.Option(help="Column with the truth (default: picked by metric).")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Score against the column whose name starts with this device name.")
+    ] = None,
     include_training: Annotated[bool, typer.Option(help="Also score the architectures it was trained on.")] = False,
 ) -> None:
     """Score a stored predictor against a table (by default on the architectures it has not seen)."""
@@ -129,6 +132,12 @@ def eval_cmd(
     model = load_predictor(folder)
     tab, _ = load_table(db, s, table)
     names = [c.name for c in tab.columns]
+    if device and not column:
+        matches = [n for n in names if n.startswith(device)]
+        if len(matches) != 1:
+            listed = ", ".join(matches) or "none"
+            raise NasError(f"--device {device!r}: {len(matches)} columns start with it ({listed})")
+        column = matches[0]
     col = column or (model.label if model.label in names else tab.pick(model.metric, (model.label,)).name)
     archs, y = from_table(tab, col)
     seen = training_ids(folder)
@@ -139,7 +148,7 @@ def eval_cmd(
     q = quality(y[keep], pred.mean)
     typer.echo(
         f"predictor {row.id} on {q.n} architectures ({'all' if include_training else 'unseen'}) of {col}: "
-        f"Kendall tau {q.kendall_tau:.3f}, Spearman {q.spearman:.3f}, RMSE {q.rmse:.4g}, "
+        f"Kendall tau {q.kendall_tau:.3f}, Spearman {q.spearman:.3f}, MAPE {q.mape:.1%}, RMSE {q.rmse:.4g}, "
         f"within ±5% {q.within_5:.1%}, within ±10% {q.within_10:.1%}; mean predicted std {pred.std.mean():.4g}"
     )
 

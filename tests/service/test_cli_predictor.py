@@ -31,6 +31,11 @@ def test_import_train_eval_and_list(tmp_path: Path) -> None:
     scored = nas(tmp_path, "predictor", "eval", "acc", "--table", "sample")
     assert scored.returncode == 0, scored.stderr
     assert "architectures (unseen) of cifar10_test: Kendall tau" in scored.stdout
+    assert ", MAPE " in scored.stdout
+    by_device = nas(tmp_path, "predictor", "eval", "acc", "--table", "sample", "--device", "cifar10_t")
+    assert by_device.returncode == 0 and "of cifar10_test:" in by_device.stdout, by_device.stderr
+    none = nas(tmp_path, "predictor", "eval", "acc", "--table", "sample", "--device", "phone9")
+    assert none.returncode == 2 and "0 columns start with it" in none.stderr
     listing = nas(tmp_path, "predictor", "list").stdout
     assert "predictor " in listing and " acc " in listing and "n=60" in listing and "table     " in listing
 
