@@ -35,8 +35,10 @@ SHAPE = {"in_channels": 1, "input_size": 28, "num_classes": 10}
 class Trainer:
     """Trains one fixed subnet on random batches; `run` reports images per second."""
 
-    def __init__(self, batch: int, width: float) -> None:
+    def __init__(self, batch: int, width: float, threads: int) -> None:
         import torch
+
+        torch.set_num_threads(threads)
 
         from evaluators.dass.search import memory_format
         from evaluators.supernet.layout import scaled_ops
@@ -110,24 +112,24 @@ def main() -> None:
     a = p.parse_args()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     # more Ray CPUs than cores, so that the oversubscribed cases can be placed at all
-    ray.init(num_cpus=4 * a.cores, include_dashboard=False, runtime_env={"env_vars": threads.JOB_ENV})
+    threads.node_env()
+    ray.init(num_cpus=4 * a.cores, include_dashboard=False)
     policy = ray.remote(Trainer).options(**threads.actor_options(1))
     plain = ray.remote(Trainer).options(
         num_cpus=1, runtime_env={"env_vars": {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": str(a.cores)}}
     )
     rows: dict[str, Any] = {}
 
-    one = ray.remote(Trainer).options(**threads.actor_options(a.cores)).remote(a.batch, a.width)
+    one = ray.remote(Trainer).options(**threads.actor_options(a.cores)).remote(a.batch, a.width, a.cores)
     rows["one process, all cores"] = ray.get(one.run.remote(a.seconds))
     ray.kill(one)
 
-    pair = [policy.remote(a.batch, a.width) for _ in range(2)]
+    pair = [policy.remote(a.batch, a.width, 1) for _ in range(2)]
     rows["two actors, policy"] = together(pair, a.seconds)
     solo = ray.get(pair[0].run.remote(a.seconds))
     rows["one actor, policy, idle"] = solo
     for wait in ("ACTIVE", "PASSIVE"):
-        options = threads.agent_options(a.cores)
-        options["runtime_env"]["env_vars"]["OMP_WAIT_POLICY"] = wait
+        options = {**threads.agent_options(a.cores), "runtime_env": {"env_vars": {"OMP_WAIT_POLICY": wait}}}
         agent = ray.remote(Measurer).options(**options).remote(a.cores)
         busy = agent.run.remote(a.seconds + 8)
         time.sleep(3)
@@ -137,7 +139,7 @@ def main() -> None:
     for actor in pair:
         ray.kill(actor)
 
-    pair = [plain.remote(a.batch, a.width) for _ in range(2)]
+    pair = [plain.remote(a.batch, a.width, a.cores) for _ in range(2)]
     rows["two actors, no policy"] = together(pair, a.seconds)
     for actor in pair:
         ray.kill(actor)

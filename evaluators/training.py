@@ -42,11 +42,12 @@ def batches(
     data: Arrays, batch_size: int, order: np.ndarray | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches of ``data`` (in ``order`` when given); the last one may be smaller. Each batch is
-    one gather from tensors over the arrays' memory (no per-batch numpy copy; a slice when in order)."""
+    one gather (or one slice copy, in order) from tensors over the arrays' memory: a batch never
+    aliases the arrays, which are cached per process and shared by every evaluator there."""
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
     if order is None:
         for i in range(0, len(x), batch_size):
-            yield x[i : i + batch_size], y[i : i + batch_size]
+            yield x[i : i + batch_size].clone(), y[i : i + batch_size].clone()
         return
     index = torch.from_numpy(np.asarray(order, dtype=np.int64))
     for i in range(0, len(index), batch_size):

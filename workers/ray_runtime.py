@@ -15,7 +15,7 @@ import ray
 
 from evaluators.devices import DEVICES
 from store.settings import Settings
-from workers.threads import JOB_ENV
+from workers import threads
 
 OBJECT_STORE_BYTES = 200 * 2**20  # containers default to a 64 MB /dev/shm
 
@@ -28,7 +28,6 @@ def ensure_ray(settings: Settings) -> None:
         "include_dashboard": False,
         "logging_level": logging.WARNING,
         "log_to_driver": False,
-        "runtime_env": {"env_vars": JOB_ENV},  # every worker waits passively (workers/threads.py)
     }
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)
@@ -36,5 +35,6 @@ def ensure_ray(settings: Settings) -> None:
     # Ray starts workers at niceness 15; evaluators and the latency agent do the real work here,
     # so they run at normal priority (a busy machine would otherwise starve measurements)
     os.environ.setdefault("RAY_worker_niceness", "0")
+    threads.node_env()  # every worker of the local cluster waits passively (workers/threads.py)
     resources = {DEVICES.get(name).resource: 1.0 for name in settings.local_device_names}
     ray.init(num_cpus=settings.ray_num_cpus, resources=resources, object_store_memory=OBJECT_STORE_BYTES, **common)

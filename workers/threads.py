@@ -5,10 +5,14 @@ search, the device agent), OpenMP threads that spin-wait on a core that is not t
 training up to ~80x slower. So:
 
 * every worker process of the service waits passively (``OMP_WAIT_POLICY=PASSIVE``,
-  ``KMP_BLOCKTIME=0``): `JOB_ENV` is set for all of them when Ray starts, before torch loads;
+  ``KMP_BLOCKTIME=0``): `JOB_ENV` is put in the environment of the node that starts Ray (a local
+  cluster: `workers.ray_runtime`; a cluster's nodes: docker-compose.yml), which every worker
+  inherits before torch loads. A Ray ``runtime_env`` would carry it too, but measured on this
+  machine it doubles an actor's start (0.67 s to 1.3 s: workers with their own environment are
+  not taken from Ray's prestarted pool), which small jobs pay per actor;
 * a process runs as many intra-op threads as the CPUs it holds in Ray: `actor_options` gives its
-  actor ``num_cpus`` and ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` to match, and `apply` sets torch's
-  count in the process;
+  actor ``num_cpus`` (Ray sets ``OMP_NUM_THREADS`` to match) and `apply` sets torch's count in
+  the process;
 * the device agent (`agent_options`) holds as many CPUs as the device measures with, so nothing
   else of the service is scheduled beside a measurement; its threads wait passively too. Spinning
   (``ACTIVE``, an inference server's setting) was measured beside a training process
@@ -32,20 +36,22 @@ def threads_for(num_cpus: float) -> int:
     return max(1, math.floor(num_cpus))
 
 
-def _env(threads: int, wait: str) -> dict[str, str]:
-    return {"OMP_WAIT_POLICY": wait, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-
-
 def actor_options(num_cpus: float) -> dict[str, Any]:
-    """Ray options for an actor that runs torch on ``num_cpus`` CPUs, waiting passively."""
-    env = {**JOB_ENV, **_env(threads_for(num_cpus), "PASSIVE")}
-    return {"num_cpus": num_cpus, "runtime_env": {"env_vars": env}}
+    """Ray options for an actor that runs torch on ``num_cpus`` CPUs (it calls `apply` itself)."""
+    return {"num_cpus": num_cpus}
 
 
 def agent_options(threads: int) -> dict[str, Any]:
     """Ray options for a device agent that measures with ``threads`` threads: it holds that many
     CPUs, exclusive of the service's other work."""
     return actor_options(threads)
+
+
+def node_env() -> None:
+    """Put `JOB_ENV` into this process's environment before it starts a local Ray (its workers
+    inherit it); values already set are kept."""
+    for key, value in JOB_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def apply(num_cpus: float) -> int:

@@ -28,13 +28,8 @@ def test_evaluator_actors_run_as_many_threads_as_the_cpus_they_hold(cpus: float)
     finally:
         pool.close()
     threads = int(cpus)
-    assert report == {
-        "torch_threads": threads,
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "KMP_BLOCKTIME": "0",
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-    }
+    assert report["torch_threads"] == threads and report["OMP_NUM_THREADS"] == str(threads)
+    assert (report["OMP_WAIT_POLICY"], report["KMP_BLOCKTIME"]) == ("PASSIVE", "0")
 
 
 def test_an_evaluators_threads_option_sets_the_cpus_its_actors_hold() -> None:
