@@ -17,7 +17,8 @@
    `predictors.onboarding.design` picks (K = 5, 10, 20, 50); the other devices' latencies are
    the sources; scored on every other architecture of the space's table (one per function).
 
-Writes benchmarks/results/latency_predictors-<date>.json.
+Writes benchmarks/results/latency_predictors-<date>.json after each device; a rerun with the same
+``--out`` resumes (the devices already in it are skipped).
 """
 
 from __future__ import annotations
@@ -102,11 +103,11 @@ def held_out(keys: np.ndarray, measured: np.ndarray, train: np.ndarray) -> np.nd
     return np.asarray(out)
 
 
-def fit_part(space_name, archs, cols, lut, x, fz, keys, op_counts, sizes, seeds, devices) -> dict:
+def fit_part(space_name, archs, cols, lut, x, fz, keys, op_counts, sizes, seeds, devices, out, save) -> dict:
+    """Per device column; ``out`` holds the columns already done (a resumed run skips them), ``save`` keeps progress."""
     macs_params = 10 ** x[:, [fz.names().index("log10_macs"), fz.names().index("log10_params")]]
-    out: dict = {}
     for col, y in cols.items():
-        if devices and col not in devices:
+        if (devices and col not in devices) or col in out:
             continue
         measured = np.flatnonzero(np.isfinite(y))
         res: dict = {}
@@ -138,6 +139,7 @@ def fit_part(space_name, archs, cols, lut, x, fz, keys, op_counts, sizes, seeds,
             }
             print_row(space_name, col, n, res[str(n)])
         out[col] = res
+        save()
     return out
 
 
@@ -206,7 +208,20 @@ def main() -> None:
     sizes = tuple(int(v) for v in args.sizes.split(","))
     ks = tuple(int(v) for v in args.ks.split(","))
     devices = set(filter(None, args.devices.split(",")))
-    result: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seeds": args.seeds, "spaces": {}}
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"latency_predictors-{when[:10]}.json"
+    result: dict = {"when": when, "seeds": args.seeds, "spaces": {}}
+    if out.exists():  # resume: keep what an interrupted run with the same settings finished
+        kept = json.loads(out.read_text())
+        if kept.get("seeds") == args.seeds:
+            result = kept
+            print(f"resuming {out}", flush=True)
+
+    def save() -> None:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        tmp.replace(out)
+
     for space_name in args.spaces.split(","):
         started = time.time()
         space = get_space(space_name)
@@ -217,20 +232,16 @@ def main() -> None:
         op_counts = np.array([[a.genome.count(op) for op in OPS[space_name]] for a in archs], dtype=float)
         print(f"{space_name}: {len(archs)} architectures, {len(set(keys))} functions, {x.shape[1]} features "
               f"({time.time() - started:.0f} s)", flush=True)  # fmt: skip
-        entry: dict = {"architectures": len(archs), "functions": len(set(keys))}
+        entry: dict = result["spaces"].setdefault(space_name, {})
+        entry.update({"architectures": len(archs), "functions": len(set(keys)), "sizes": list(sizes)})
         if args.part in ("all", "fit"):
-            entry["fit"] = fit_part(space_name, archs, cols, lut, x, fz, keys, op_counts, sizes, args.seeds, devices)
+            fitted = entry.setdefault("fit", {})
+            fit_part(space_name, archs, cols, lut, x, fz, keys, op_counts, sizes, args.seeds, devices, fitted, save)
         if args.part in ("all", "onboard"):
             entry["onboard"] = onboard_part(space_name, cols, keys, ks, devices, True)
             entry["onboard_other_hardware"] = onboard_part(space_name, cols, keys, ks, devices, False)
-        entry["seconds"] = round(time.time() - started)
-        result["spaces"][space_name] = entry
-    out = (
-        Path(args.out)
-        if args.out
-        else ROOT / "benchmarks" / "results" / f"latency_predictors-{result['when'][:10]}.json"
-    )
-    out.write_text(json.dumps(result, indent=1))
+        entry["seconds"] = entry.get("seconds", 0) + round(time.time() - started)
+        save()
     print(f"wrote {out}")
 
 

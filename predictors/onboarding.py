@@ -4,11 +4,13 @@ the service already knows.
 Latencies of one architecture on different devices are strongly related (HELP, Lee et al.,
 NeurIPS 2021, meta-learns that relation), and a few measurements of a new device say *which*
 known devices it resembles. So the new device's log-latency is modelled as a linear function of
-the known ("source") devices' log-latencies, ``log y = a + sum_j w_j log s_j``: a ridge
-regression over the standardised sources whose penalty is chosen by exact leave-one-out error
-on the K measurements (`predictors.additive.ridge_fit`), so with 5 points it falls back to
-roughly an average of the sources that agree with them, and with 50 it can mix a phone with a
-CPU. The sources' latencies come from their tables where an architecture is in them, else from
+the known ("source") devices' log-latencies, ``log y = a + sum_j w_j log s_j``. Two kinds of
+candidate fit that on the K measurements — a ridge regression over all standardised sources
+(penalty by exact leave-one-out error, `predictors.additive.ridge_fit`) and each source alone —
+and the transfer is their average weighted by ``exp(-(e - e_min) / (0.25 e_min))`` of their
+leave-one-out errors ``e``: still one log-linear model. Picking the single best candidate
+instead is noisier at small K (mean Spearman over held-out devices 0.947 against 0.954 at K = 20).
+The sources' latencies come from their tables where an architecture is in them, else from
 their predictors (`TransferPredictor` keeps those inside its folder, so it is self-contained).
 
 `design` chooses the K architectures to measure: k-means over the sources' standardised
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     pass
 
 TRANSFER_FILE = "transfer.json"
+TEMPERATURE = 0.25  # candidate weights exp(-(loo - best) / (TEMPERATURE * best)); see docs/predictors.md
 
 
 def design(features: np.ndarray, k: int, *, seed: int = 0, iters: int = 25) -> np.ndarray:
@@ -77,7 +80,7 @@ class Transfer:
     coef: list[float]
     intercept: float
     alpha: float
-    loo_rmse: float  # leave-one-out RMSE of log y on the K rows
+    loo_rmse: float  # leave-one-out RMSE of log y on the K rows (the mix, its weights held fixed)
 
     @classmethod
     def fit(cls, s: np.ndarray, y: np.ndarray, sources: list[str]) -> Transfer:
@@ -86,31 +89,37 @@ class Transfer:
             raise NasError(f"transfer: need at least 3 rows of {len(sources)} source latencies, got {s.shape}")
         mean, scale = s.mean(0), np.maximum(s.std(0), 1e-9)
         z = (s - mean) / scale
-        # candidates: the ridge mix of every source, and each source alone; the lowest LOO error wins
-        best: tuple[float, np.ndarray, float, float] | None = None
+        # candidates: the ridge mix of every source, and each source alone, averaged with weights
+        # that fall off with their leave-one-out error (a soft choice; a hard one is noisier at small K)
+        fits, residuals = [], []
         for cols in [list(range(z.shape[1])), *([j] for j in range(z.shape[1]))]:
             coef, intercept, alpha = ridge_fit(z[:, cols], y, np.ones(len(y)))
-            loo = _loo_rmse(z[:, cols], y, alpha)
-            if best is None or loo < best[0]:
-                full = np.zeros(z.shape[1])
-                full[cols] = coef
-                best = (loo, full, intercept, alpha)
-        assert best is not None
-        loo, coef, intercept, alpha = best
-        return cls(sources, mean.tolist(), scale.tolist(), coef.tolist(), intercept, alpha, loo)
+            full = np.zeros(z.shape[1])
+            full[cols] = coef
+            fits.append((full, intercept, alpha))
+            residuals.append(_loo_residuals(z[:, cols], y, alpha))
+        loo = np.sqrt(np.mean(np.square(residuals), axis=1))
+        w = np.exp(-(loo - loo.min()) / max(TEMPERATURE * loo.min(), 1e-12))
+        w /= w.sum()
+        coef = sum(wi * f[0] for wi, f in zip(w, fits, strict=True))
+        intercept = float(sum(wi * f[1] for wi, f in zip(w, fits, strict=True)))
+        alpha = fits[int(np.argmax(w))][2]
+        mixed_loo = float(np.sqrt(np.mean(np.square(w @ np.asarray(residuals)))))
+        return cls(sources, mean.tolist(), scale.tolist(), np.asarray(coef).tolist(), intercept, alpha, mixed_loo)
 
     def predict(self, s: np.ndarray) -> np.ndarray:
         z = (np.log(np.asarray(s, dtype=float)) - np.asarray(self.mean)) / np.asarray(self.scale)
         return np.exp(z @ np.asarray(self.coef) + self.intercept)
 
 
-def _loo_rmse(z: np.ndarray, y: np.ndarray, alpha: float) -> float:
+def _loo_residuals(z: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """Leave-one-out residuals of a ridge fit at a fixed penalty."""
     errs = []
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
         c, b, _ = ridge_fit(z[keep], y[keep], np.ones(keep.sum()), (alpha,))
         errs.append(float(z[i] @ c + b - y[i]))
-    return float(np.sqrt(np.mean(np.square(errs))))
+    return np.asarray(errs)
 
 
 class TransferPredictor(Predictor):
