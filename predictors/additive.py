@@ -4,8 +4,10 @@ Latency and energy of a network are, to first order, sums over the operators it 
 Zhang et al., MobiSys 2021, predicts per kernel and sums). The **base** is therefore a
 regularised least-squares fit of the metric on the counts of each operator signature of the
 space's catalogue (`Featurizer(op_counts=True)`: ``op:<signature>``, and for NAS-Bench-201 the
-counts over live edges, ``live:<signature>``), weighted so that the *relative* error is what is
-minimised (weights 1/y^2); the ridge penalty is chosen by exact leave-one-out error over a grid.
+counts over live edges, ``live:<signature>``), on coarser columns beside them (the counts per
+signature kind without its shape, MACs and parameters: `AdditivePredictor.base_columns`),
+weighted so that the *relative* error is what is minimised (weights 1/y^2); the ridge penalty
+is chosen by exact leave-one-out error over a grid.
 A device whose latency is a sum of per-operator costs is recovered exactly from a few more
 measurements than it has operator kinds, where trees on one-hot genes have to learn additivity
 split by split. The **residual** — what is not a sum: fusion, dead cells compiled away, caches,
@@ -19,6 +21,7 @@ uncertainty. Models are saved as ``base.json`` (coefficients) and XGBoost JSON f
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,6 +60,12 @@ def ridge_fit(
     alpha = best[1] if best else 1.0
     coef = vt.T @ ((s / (s**2 + alpha * scale)) * uty) if len(s) else np.zeros(x.shape[1])
     return coef, my - float(mx @ coef), alpha
+
+
+def _kind(column: str) -> str:
+    """A count column without the shape tokens of its signature (``i32x32x16``, ``o16``)."""
+    prefix, _, signature = column.partition(":")
+    return prefix + ":" + "-".join(t for t in signature.split("-") if not re.fullmatch(r"[io][0-9x]+", t))
 
 
 class AdditivePredictor(Predictor):
@@ -131,8 +140,27 @@ class AdditivePredictor(Predictor):
         }
 
     # -- the base ------------------------------------------------------------------------------
+    def base_columns(self) -> list[str]:
+        """The base's columns: each operator signature's count, the counts of each signature
+        without its shape (``kind:``, e.g. every 3x3 MBConv at expansion 6 wherever it sits), and
+        MACs and parameters in millions. One ridge penalty over all of them acts as a hierarchy:
+        a few measurements fit the coarse columns, many refine each signature."""
+        return [*self.featurizer.count_names(), *(f"kind:{k}" for k in self._kinds()[1]), "macs_m", "params_m"]
+
+    def _kinds(self) -> tuple[np.ndarray, list[str]]:
+        """The 0/1 matrix from signature counts to kind counts, and the kinds."""
+        names = self.featurizer.count_names()
+        keys = [_kind(n) for n in names]
+        kinds = sorted(set(keys))
+        agg = np.zeros((len(names), len(kinds)))
+        agg[np.arange(len(names)), [kinds.index(k) for k in keys]] = 1.0
+        return agg, kinds
+
     def _counts(self, x: np.ndarray) -> np.ndarray:
-        return x[:, self.featurizer.count_slice()]
+        counts = x[:, self.featurizer.count_slice()]
+        names = self.featurizer.names()
+        sizes = 10 ** x[:, [names.index("log10_macs"), names.index("log10_params")]] / 1e6
+        return np.column_stack([counts, counts @ self._kinds()[0], sizes])
 
     def _base(self, x: np.ndarray, i: int = 0) -> np.ndarray:
         coef, intercept = self.bases[i]
@@ -219,16 +247,17 @@ class AdditivePredictor(Predictor):
         return self._base(np.asarray(x, dtype=float))
 
     def costs(self) -> dict[str, float]:
-        """The learned lookup table: each count column's coefficient, plus the intercept."""
+        """The learned lookup table: each base column's coefficient (a signature's cost is its own
+        plus its kind's, plus its MACs' and parameters' share), and the intercept."""
         coef, intercept = self.bases[0]
-        return {**dict(zip(self.featurizer.count_names(), map(float, coef), strict=True)), "intercept": intercept}
+        return {**dict(zip(self.base_columns(), map(float, coef), strict=True)), "intercept": intercept}
 
     # -- persistence -----------------------------------------------------------------------------
     def save_models(self, folder: Path) -> list[str]:
         base = {
             "alpha": self.alpha,
             "floor": self.floor,
-            "columns": self.featurizer.count_names(),
+            "columns": self.base_columns(),
             "bases": [{"coef": c.tolist(), "intercept": b} for c, b in self.bases],
         }
         (folder / BASE_FILE).write_text(json.dumps(base))
@@ -243,8 +272,8 @@ class AdditivePredictor(Predictor):
         if BASE_FILE not in files:
             raise NasError(f"additive predictor in {folder}: {BASE_FILE} is missing")
         base = json.loads((folder / BASE_FILE).read_text())
-        if base["columns"] != self.featurizer.count_names():
-            raise NasError(f"additive predictor in {folder}: its operator columns differ from this code's")
+        if base["columns"] != self.base_columns():
+            raise NasError(f"additive predictor in {folder}: its base columns differ from this code's; refit it")
         self.alpha, self.floor = float(base["alpha"]), float(base["floor"])
         self.bases = [(np.asarray(b["coef"], dtype=float), float(b["intercept"])) for b in base["bases"]]
         self.models = []

@@ -133,6 +133,32 @@ def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Co
     return str(artifact_repo.verify(ctx.settings.artifacts, row)), row.id
 
 
+def device_defaults(session: Session, spec: JobSpec) -> JobSpec:
+    """The spec with ``latency_ms`` from the device's onboarded predictor where the device is
+    external, has no latency table for the space and shape, and the objective leaves the
+    evaluator to its default (`workers.operations.devices` stores such predictors with the
+    device as label). Any other spec is returned as it is."""
+    device = lut_repo.get_device(session, spec.device)
+    defaulted = [
+        i for i, o in enumerate(spec.objectives)
+        if o.metric == "latency_ms" and "evaluator" not in o.model_fields_set and o.evaluator == "latency_lut"
+    ]  # fmt: skip
+    task = spec.task
+    if not defaulted or device.measurable:
+        return spec
+    if lut_repo.find_table(session, device=device.name, space=spec.space, shape=task.shape) is not None:
+        return spec
+    found = artifact_repo.find_artifacts(session, "predictor", space=spec.space, metric="latency_ms", shape=task.shape)
+    if not any(r.info.get("label") == device.name for r in found):
+        return spec
+    data = spec.model_dump(mode="json", exclude_unset=True)
+    data["objectives"] = [
+        {**o.model_dump(mode="json", exclude_unset=True), **({"evaluator": "predictor"} if i in defaulted else {})}
+        for i, o in enumerate(spec.objectives)
+    ]
+    return type(spec).model_validate(data)
+
+
 def check_runnable(session: Session, spec: JobSpec) -> None:
     """What only the database knows, checked when a job is submitted: the device exists, and a
     latency table the job would use (named, or the device's stored one) exists, fits the task

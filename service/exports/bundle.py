@@ -298,10 +298,18 @@ def failed_files(folder: Path) -> dict[str, str]:
     return dict(json.loads((folder / "arch.json").read_text()).get("failed", {}))
 
 
-def zip_front(root: Path, *, job: dict[str, Any], candidates: list[dict[str, Any]], settings: Any = None) -> Path:
+def zip_front(
+    root: Path,
+    *,
+    job: dict[str, Any],
+    candidates: list[dict[str, Any]],
+    settings: Any = None,
+    extra: dict[str, str] | None = None,
+) -> Path:
     """A zip of the bundles of ``candidates`` (the front) with a ``manifest.json`` listing each
     member's metrics, every file's sha256 and the formats that failed (``failed``, as in
-    ``arch.json``; those files are absent). Rebuilt when the front changed."""
+    ``arch.json``; those files are absent), and the ``extra`` files (name -> text). Rebuilt when
+    the front changed."""
     key = hashlib.sha256(",".join(f"{c['seq']}-{c['arch_id']}" for c in candidates).encode()).hexdigest()[:12]
     target = root / "exports" / job["id"] / f"front-{key}.zip"
     if target.exists():
@@ -330,6 +338,8 @@ def zip_front(root: Path, *, job: dict[str, Any], candidates: list[dict[str, Any
     try:
         with os.fdopen(fd, "wb") as out, zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.writestr("manifest.json", json.dumps(manifest, indent=2) + "\n")
+            for extra_name, text in (extra or {}).items():
+                z.writestr(extra_name, text)
             for m in members:
                 folder = bundle_dir(root, job["id"], m["seq"], m["arch_id"])
                 for f in m["files"]:

@@ -3,8 +3,14 @@ uploads refused with nothing stored), then a job on it gets latency from the fit
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import zipfile
 from pathlib import Path
 
+import numpy as np
+import onnxruntime
 from fastapi.testclient import TestClient
 
 from predictors import load_predictor
@@ -36,6 +42,21 @@ def test_a_device_is_onboarded_over_rest_and_a_job_uses_it(api: TestClient, db: 
     assert created.status_code == 201, created.text
     assert api.post("/api/devices", json={"name": "newphone"}, headers=KEY).status_code == 422
     assert api.post("/api/devices", json={"name": "other"}).status_code == 401
+    models = api.get(
+        "/api/devices/newphone/onboarding/models.zip", params={"space": "nb201", "k": 3, "dataset": "cifar10"}
+    )
+    assert models.status_code == 200, models.text
+    with zipfile.ZipFile(io.BytesIO(models.content)) as z:
+        rows = list(csv.DictReader(io.StringIO(z.read("measurements.csv").decode())))
+        assert len(rows) == 3 and all(r["latency_ms"] == "" for r in rows)
+        for r in rows:  # each row's folder holds runnable models of exactly that architecture
+            arch = Architecture.from_dict(json.loads(r["arch"]))
+            assert json.loads(z.read(f"{r['folder']}/arch.json"))["arch_id"] == arch.arch_id
+            session = onnxruntime.InferenceSession(z.read(f"{r['folder']}/model.onnx"))
+            assert session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 32, 32), np.float32)})[0].shape == (
+                1,
+                10,
+            )
     design = api.get("/api/devices/newphone/onboarding", params={"space": "nb201", "k": 8, "dataset": "cifar10"})
     assert design.status_code == 200, design.text
     archs = [Architecture.from_dict(a) for a in design.json()["archs"]]
@@ -60,11 +81,14 @@ def test_a_device_is_onboarded_over_rest_and_a_job_uses_it(api: TestClient, db: 
         "space": "nb201",
         "dataset": "cifar10",
         "device": "newphone",
-        "objectives": [{"metric": "latency_ms", "evaluator": "predictor"}, {"metric": "params"}],
+        "objectives": [{"metric": "latency_ms", "evaluator": "latency_lut"}, {"metric": "params"}],
         "strategy": {"name": "random"},
         "budget": {"candidates": 12},
         "batch_size": 6,
     }
+    refused = api.post("/api/jobs", json=job, headers=KEY)  # a table named explicitly: the phone has none
+    assert refused.status_code == 422 and "has no latency table" in refused.json()["message"], refused.text
+    job["objectives"] = [{"metric": "latency_ms"}, {"metric": "params"}]  # the default: the onboarded predictor
     submitted = api.post("/api/jobs", json=job, headers=KEY)
     assert submitted.status_code == 201, submitted.text
     finished = wait(api, submitted.json()["id"])
@@ -73,3 +97,4 @@ def test_a_device_is_onboarded_over_rest_and_a_job_uses_it(api: TestClient, db: 
     assert len(cands) == 12 and all(c["status"] == "ok" for c in cands)
     produced = [c["provenance"]["latency_ms"]["predictors"]["latency_ms"] for c in cands]
     assert {p["id"] for p in produced} == {predictor_id} and {p["kind"] for p in produced} == {"transfer"}
+    assert finished["spec"]["objectives"][0]["evaluator"] == "predictor"

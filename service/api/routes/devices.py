@@ -2,7 +2,8 @@
 
 Onboarding a device the service cannot measure itself (a phone, an accelerator elsewhere):
 `POST /api/devices` registers it, `GET /api/devices/{name}/onboarding?space=&k=` answers the K
-architectures to measure (spread over how the known devices see the space), and
+architectures to measure (spread over how the known devices see the space; ``.../onboarding/models.zip``
+the same as models to run and a CSV to fill in), and
 `POST /api/devices/{name}/measurements` takes their latencies (CSV or JSON), fits a predictor
 from the other devices' and stores it; jobs on the device then get ``latency_ms`` from it.
 The work is `workers.operations.devices`; these routes only call it.
@@ -14,8 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
 
 from service.api.deps import ApiKeyDep, DbDep, SettingsDep
+from service.exports.onboarding import onboarding_models
 from workers.operations.devices import (
     Design,
     DesignRequest,
@@ -56,3 +59,19 @@ async def measurements(name: str, body: UploadRequest, db: DbDep, settings: Sett
     row is a 422 naming its row and column, and nothing is stored; else the fitted predictor."""
     request = body.model_copy(update={"device": name})
     return await run_in_threadpool(upload_measurements, db, settings, request)
+
+
+@router.get("/{name}/onboarding/models.zip")
+async def onboarding_zip(
+    name: str,
+    db: DbDep,
+    settings: SettingsDep,
+    space: Annotated[str, Query(description="Search space of the architectures to measure.")],
+    k: Annotated[int, Query(ge=3, le=100, description="How many architectures.")] = 20,
+    dataset: Annotated[str | None, Query(description="Take the input shape from this dataset.")] = None,
+) -> FileResponse:
+    """The same K architectures as models to run on the device (ONNX, ``.pt2``, standalone ``.py``
+    per folder) and ``measurements.csv`` to fill in and upload."""
+    request = DesignRequest(device=name, space=space, k=k, dataset=dataset)
+    path = await run_in_threadpool(onboarding_models, db, settings, request)
+    return FileResponse(path, media_type="application/zip", filename=f"{name}-{space}-onboarding.zip")

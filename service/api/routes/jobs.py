@@ -25,7 +25,7 @@ from service.schemas import (
 )
 from service.views import candidate_public, front_public, job_public
 from store import jobs as repo
-from workers.evaluation import check_runnable
+from workers.evaluation import check_runnable, device_defaults
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -37,7 +37,10 @@ def create_job(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobPublic:
-    """Store a job (committed before the 201). A repeated Idempotency-Key returns the same job (200)."""
+    """Store a job (committed before the 201). A repeated Idempotency-Key returns the same job (200).
+    On an external device with an onboarded predictor and no latency table, ``latency_ms`` comes
+    from the predictor unless the objective names its evaluator."""
+    spec = device_defaults(session, spec)
     check_runnable(session, spec)
     job, created = repo.create_job(
         session,
