@@ -11,6 +11,7 @@ one thread. Median of ``--steps`` steps after ``--warmup``; wall and CPU (proces
 latter less sensitive to other processes on the core. Pin the process to one core:
 
     taskset -c 0 .venv/bin/python -m benchmarks.dass_step [--steps 10] [--out benchmarks/results/dass_step.json]
+    taskset -c 0 .venv/bin/python -m benchmarks.dass_step --traffic   # bytes one step moves, and the floor they set
 
 Random images (the speed does not depend on the pixels): no dataset needed.
 """
@@ -71,6 +72,75 @@ def measure(name: str, *, reference: bool, steps: int, warmup: int, batch: int) 
     }
 
 
+VIEWS = {"detach", "view", "slice", "permute", "_unsafe_view", "as_strided", "t", "transpose", "expand", "alias"}
+
+
+def traffic(*, batch: int) -> dict[str, object]:
+    """Bytes every aten call of one DARTS step (default path) reads and writes (tensors of more
+    than 64 elements, view-only calls left out), beside this core's bandwidth for an
+    elementwise add of step-sized tensors (cache-resident) and for a 64 MB copy (DRAM): the
+    floor the step's memory traffic sets, whatever the kernels."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class Count(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bytes: Counter[str] = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            name = func.__name__.split(".")[0]
+            if name not in VIEWS:
+                tensors = tree_flatten((args, kwargs, out))[0]
+                self.bytes[name] += sum(
+                    t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor) and t.numel() > 64
+                )
+            return out
+
+    rng = np.random.default_rng(0)
+    n = 2 * batch * 4
+    data = Arrays(rng.standard_normal((n, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, n).astype(np.int64))
+    search = DifferentiableSearch(
+        SearchConfig(method="darts", epochs=5, channels=8, layers=5, batch_size=batch), train=data, num_classes=10
+    )
+    search._enter("pretrain", 1)
+    search.net.train()
+    xs, ys, xv, yv = search.x_train[:batch], search.y_train[:batch], search.x_val[:batch], search.y_val[:batch]
+    search.arch_step(xv, yv)
+    search.weight_step(xs, ys)
+    count = Count()
+    with count:
+        search.arch_step(xv, yv)
+        search.weight_step(xs, ys)
+    a, b = torch.randn(batch, 8, 28, 28), torch.randn(batch, 8, 28, 28)
+    o = torch.empty_like(a)
+    for _ in range(20):
+        torch.add(a, b, out=o)
+    t = time.perf_counter()
+    for _ in range(2000):
+        torch.add(a, b, out=o)
+    cached = 3 * a.nbytes * 2000 / (time.perf_counter() - t)
+    big = torch.randn(16 * 1024 * 1024)
+    dst = torch.empty_like(big)
+    dst.copy_(big)
+    t = time.perf_counter()
+    for _ in range(20):
+        dst.copy_(big)
+    dram = 2 * big.nbytes * 20 / (time.perf_counter() - t)
+    total = sum(count.bytes.values())
+    return {
+        "bytes_per_step": total,
+        "top": {k: v for k, v in count.bytes.most_common(10)},
+        "bandwidth_cached_gb_s": round(cached / 1e9, 1),
+        "bandwidth_dram_gb_s": round(dram / 1e9, 1),
+        "floor_cached_s": round(total / cached, 3),
+        "floor_dram_s": round(total / dram, 3),
+    }
+
+
 def machine() -> dict[str, object]:
     model = ""
     try:
@@ -98,8 +168,20 @@ def main() -> None:
     parser.add_argument("--phases", nargs="+", default=list(PHASES), choices=list(PHASES))
     parser.add_argument("--paths", nargs="+", default=["reference", "default"], choices=["reference", "default"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/dass_step.json"))
+    parser.add_argument("--traffic", action="store_true", help="Only count the DARTS step's memory traffic.")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.traffic:
+        t = traffic(batch=args.batch)
+        moved = t["bytes_per_step"] / 1e9  # type: ignore[operator]
+        print(f"one DARTS step moves {moved:.1f} GB; at {t['bandwidth_cached_gb_s']} GB/s (cache) "
+              f"{t['floor_cached_s']} s, at {t['bandwidth_dram_gb_s']} GB/s (DRAM) {t['floor_dram_s']} s")  # fmt: skip
+        for k, v in t["top"].items():  # type: ignore[union-attr]
+            print(f"  {k:32s} {v / 1e9:6.2f} GB")
+        out = args.out.with_name(args.out.stem + "-traffic.json")
+        out.write_text(json.dumps({"machine": machine(), "batch": args.batch, **t}, indent=1) + "\n")
+        print(f"wrote {out}")
+        return
     results = []
     print(f"{'phase':14s} {'path':10s} {'arch s':>8s} {'weight s':>9s} {'step s':>8s}   (wall; cpu in brackets)")
     for name in args.phases:
