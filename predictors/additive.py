@@ -40,6 +40,14 @@ def ridge_fit(
 ) -> tuple[np.ndarray, float, float]:
     """Weighted ridge regression with an unpenalised intercept; the penalty (scaled by the mean
     squared singular value) minimises the exact leave-one-out error. Returns (coef, intercept, alpha)."""
+    coef, intercept, alpha, _ = ridge_loo(x, y, w, alphas)
+    return coef, intercept, alpha
+
+
+def ridge_loo(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: tuple[float, ...] = ALPHAS
+) -> tuple[np.ndarray, float, float, float]:
+    """`ridge_fit`, and its weighted leave-one-out squared error at the chosen penalty."""
     sw = np.sqrt(w / w.sum())
     mx, my = (w[:, None] * x).sum(0) / w.sum(), float((w * y).sum() / w.sum())
     xs, ys = sw[:, None] * (x - mx), sw * (y - my)
@@ -57,15 +65,19 @@ def ridge_fit(
         loo = float(np.sum((resid / np.maximum(1 - h, 1e-6)) ** 2))
         if best is None or loo < best[0] - 1e-15:
             best = (loo, a)
-    alpha = best[1] if best else 1.0
+    loo, alpha = best if best else (float(np.sum(ys**2)), 1.0)
     coef = vt.T @ ((s / (s**2 + alpha * scale)) * uty) if len(s) else np.zeros(x.shape[1])
-    return coef, my - float(mx @ coef), alpha
+    return coef, my - float(mx @ coef), alpha, loo
 
 
-def _kind(column: str) -> str:
-    """A count column without the shape tokens of its signature (``i32x32x16``, ``o16``)."""
+SHAPE_TOKENS = r"[io][0-9x]+"  # a signature's input and output shape
+PLACE_TOKENS = r"[io][0-9x]+|s[0-9]+|skip_[a-z]+|se[0-9.]+"  # ... and what differs by where it sits
+
+
+def _kind(column: str, drop: str = SHAPE_TOKENS) -> str:
+    """A count column without the ``drop`` tokens of its signature."""
     prefix, _, signature = column.partition(":")
-    return prefix + ":" + "-".join(t for t in signature.split("-") if not re.fullmatch(r"[io][0-9x]+", t))
+    return prefix + ":" + "-".join(t for t in signature.split("-") if not re.fullmatch(drop, t))
 
 
 class AdditivePredictor(Predictor):
@@ -119,6 +131,7 @@ class AdditivePredictor(Predictor):
         self.min_child_weight, self.threads, self.gene_features = min_child_weight, threads, gene_features
         self.bases: list[tuple[np.ndarray, float]] = []  # (coef, intercept): full fit first, then members
         self.alpha = 1.0
+        self.level = 0  # which of `_levels` the base uses (0: every column)
         self.floor = 0.0
         self.models: list[xgb.Booster] = []
         self.rounds = 0  # residual trees per member, chosen by cross-validation
@@ -145,12 +158,13 @@ class AdditivePredictor(Predictor):
         without its shape (``kind:``, e.g. every 3x3 MBConv at expansion 6 wherever it sits), and
         MACs and parameters in millions. One ridge penalty over all of them acts as a hierarchy:
         a few measurements fit the coarse columns, many refine each signature."""
-        return [*self.featurizer.count_names(), *(f"kind:{k}" for k in self._kinds()[1]), "macs_m", "params_m"]
+        kinds = [f"kind:{k}" for k in self._kinds(SHAPE_TOKENS)[1]] + [f"op:{k}" for k in self._kinds(PLACE_TOKENS)[1]]
+        return [*self.featurizer.count_names(), *kinds, "macs_m", "params_m"]
 
-    def _kinds(self) -> tuple[np.ndarray, list[str]]:
-        """The 0/1 matrix from signature counts to kind counts, and the kinds."""
+    def _kinds(self, drop: str) -> tuple[np.ndarray, list[str]]:
+        """The 0/1 matrix from signature counts to the counts of signatures without ``drop`` tokens."""
         names = self.featurizer.count_names()
-        keys = [_kind(n) for n in names]
+        keys = [_kind(n, drop) for n in names]
         kinds = sorted(set(keys))
         agg = np.zeros((len(names), len(kinds)))
         agg[np.arange(len(names)), [kinds.index(k) for k in keys]] = 1.0
@@ -160,7 +174,16 @@ class AdditivePredictor(Predictor):
         counts = x[:, self.featurizer.count_slice()]
         names = self.featurizer.names()
         sizes = 10 ** x[:, [names.index("log10_macs"), names.index("log10_params")]] / 1e6
-        return np.column_stack([counts, counts @ self._kinds()[0], sizes])
+        coarse = [counts @ self._kinds(drop)[0] for drop in (SHAPE_TOKENS, PLACE_TOKENS)]
+        return np.column_stack([counts, *coarse, sizes])
+
+    def _levels(self) -> list[np.ndarray]:
+        """Column subsets of the base, finest first: all; the kind counts and sizes; the counts of
+        operators wherever they sit and sizes; sizes alone."""
+        n, k1, k2 = (len(self.featurizer.count_names()), len(self._kinds(SHAPE_TOKENS)[1]),
+                     len(self._kinds(PLACE_TOKENS)[1]))  # fmt: skip
+        total = n + k1 + k2 + 2
+        return [np.arange(total), np.arange(n, total), np.arange(n + k1, total), np.arange(total - 2, total)]
 
     def _base(self, x: np.ndarray, i: int = 0) -> np.ndarray:
         coef, intercept = self.bases[i]
@@ -190,14 +213,23 @@ class AdditivePredictor(Predictor):
             raise NasError(f"additive: {self.metric} has values <= 0; the additive predictor needs a positive metric")
         # relative error, but not dominated by the few near-zero ones (dead cells compiled away)
         counts, w = self._counts(x), 1.0 / np.maximum(y, np.median(y) / 3) ** 2
-        coef, intercept, self.alpha = ridge_fit(counts, y, w)
-        self.bases = [(coef, intercept)]
+        # the level of detail the measurements support: the lowest leave-one-out error wins
+        fits = [(cols, *ridge_loo(counts[:, cols], y, w)) for cols in self._levels()]
+        cols, c, intercept, self.alpha, _ = min(fits, key=lambda f: f[4])
+        self.level = [len(f[0]) for f in fits].index(len(cols))
+
+        def full(c: np.ndarray) -> np.ndarray:
+            out = np.zeros(counts.shape[1])
+            out[cols] = c
+            return out
+
+        self.bases = [(full(c), intercept)]
         self.floor = 0.5 * float(y.min())
         rng = np.random.default_rng(self.seed)
         rows_of = [rng.integers(len(y), size=len(y)) for _ in range(self.members)] if self.members > 1 else []
         for rows in rows_of:
-            c, b, _ = ridge_fit(counts[rows], y[rows], w[rows], (self.alpha,))
-            self.bases.append((c, b))
+            c, b, _ = ridge_fit(counts[rows][:, cols], y[rows], w[rows], (self.alpha,))
+            self.bases.append((full(c), b))
         self.models = []
         self.rounds = 0
         if not self.residual or len(y) < self.min_residual:
