@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import NasError
 from search_spaces import Architecture
 from service.exports.bundle import zip_front
 from workers.operations.devices import DesignRequest, onboarding_design
@@ -19,9 +20,13 @@ if TYPE_CHECKING:
     from store.session import Database
     from store.settings import Settings
 
+MAX_MODELS = 100  # models one zip holds: each costs an export on first request
+
 
 def onboarding_models(db: Database, settings: Settings, request: DesignRequest) -> Path:
     """A zip of the design's K architectures as export bundles, with ``measurements.csv``."""
+    if request.k > MAX_MODELS:
+        raise NasError(f"k: at most {MAX_MODELS} models in one zip (each is an export), got {request.k}")
     design = onboarding_design(db, settings, request)
     shape = request.shape()
     dataset = request.dataset or f"shape:{shape['in_channels']}x{shape['input_size']}x{shape['input_size']}:" + str(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
@@ -39,18 +39,30 @@ async def create_device(body: DeviceAddRequest, db: DbDep, settings: SettingsDep
     return await run_in_threadpool(add_device, db, settings, body)
 
 
-@router.get("/{name}/onboarding")
-async def onboarding(
+def _design(
     name: str,
-    db: DbDep,
-    settings: SettingsDep,
     space: Annotated[str, Query(description="Search space of the architectures to measure.")],
     k: Annotated[int, Query(ge=3, le=500, description="How many architectures.")] = 20,
     dataset: Annotated[str | None, Query(description="Take the input shape from this dataset.")] = None,
-) -> Design:
+) -> DesignRequest:
+    return DesignRequest(device=name, space=space, k=k, dataset=dataset)
+
+
+DesignDep = Annotated[DesignRequest, Depends(_design)]
+
+
+@router.get("/{name}/onboarding")
+async def onboarding(request: DesignDep, db: DbDep, settings: SettingsDep) -> Design:
     """The K architectures to measure on the device, as architecture specs."""
-    request = DesignRequest(device=name, space=space, k=k, dataset=dataset)
     return await run_in_threadpool(onboarding_design, db, settings, request)
+
+
+@router.get("/{name}/onboarding/models.zip")
+async def onboarding_zip(request: DesignDep, db: DbDep, settings: SettingsDep) -> FileResponse:
+    """The same K architectures as models to run on the device (ONNX, ``.pt2``, standalone ``.py``
+    per folder) and ``measurements.csv`` to fill in and upload."""
+    path = await run_in_threadpool(onboarding_models, db, settings, request)
+    return FileResponse(path, media_type="application/zip", filename=f"{request.device}-{request.space}-onboarding.zip")
 
 
 @router.post("/{name}/measurements", status_code=status.HTTP_201_CREATED, dependencies=[ApiKeyDep])
@@ -59,19 +71,3 @@ async def measurements(name: str, body: UploadRequest, db: DbDep, settings: Sett
     row is a 422 naming its row and column, and nothing is stored; else the fitted predictor."""
     request = body.model_copy(update={"device": name})
     return await run_in_threadpool(upload_measurements, db, settings, request)
-
-
-@router.get("/{name}/onboarding/models.zip")
-async def onboarding_zip(
-    name: str,
-    db: DbDep,
-    settings: SettingsDep,
-    space: Annotated[str, Query(description="Search space of the architectures to measure.")],
-    k: Annotated[int, Query(ge=3, le=100, description="How many architectures.")] = 20,
-    dataset: Annotated[str | None, Query(description="Take the input shape from this dataset.")] = None,
-) -> FileResponse:
-    """The same K architectures as models to run on the device (ONNX, ``.pt2``, standalone ``.py``
-    per folder) and ``measurements.csv`` to fill in and upload."""
-    request = DesignRequest(device=name, space=space, k=k, dataset=dataset)
-    path = await run_in_threadpool(onboarding_models, db, settings, request)
-    return FileResponse(path, media_type="application/zip", filename=f"{name}-{space}-onboarding.zip")
