@@ -42,6 +42,8 @@ def test_a_device_is_onboarded_over_rest_and_a_job_uses_it(api: TestClient, db: 
     assert created.status_code == 201, created.text
     assert api.post("/api/devices", json={"name": "newphone"}, headers=KEY).status_code == 422
     assert api.post("/api/devices", json={"name": "other"}).status_code == 401
+    too_many = api.get("/api/devices/newphone/onboarding/models.zip", params={"space": "nb201", "k": 101})
+    assert too_many.status_code == 422 and "k: at most 100" in too_many.json()["message"], too_many.text
     models = api.get(
         "/api/devices/newphone/onboarding/models.zip", params={"space": "nb201", "k": 3, "dataset": "cifar10"}
     )
