@@ -29,7 +29,7 @@ import numpy as np
 import xgboost as xgb
 
 from core.errors import NasError
-from predictors.base import Prediction, Predictor
+from predictors.base import TREE_RULES, Prediction, Predictor, check_options, tree_params
 
 ALPHAS = tuple(float(a) for a in 10.0 ** np.arange(-6, 4.5, 0.5))  # ridge penalties tried (relative scale)
 BASE_FILE = "base.json"
@@ -106,23 +106,12 @@ class AdditivePredictor(Predictor):
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        checks = {
-            "members": members >= 1,
-            "min_residual": min_residual >= 2,
-            "n_estimators": n_estimators >= 1,
-            "max_depth": max_depth >= 1,
-            "learning_rate": 0 < learning_rate <= 1,
-            "subsample": 0 < subsample <= 1,
-            "colsample_bytree": 0 < colsample_bytree <= 1,
-            "min_child_weight": min_child_weight >= 0,
-            "threads": threads >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise NasError(
-                f"additive: invalid {', '.join(bad)}; need members, n_estimators, max_depth, threads >= 1, "
-                "min_residual >= 2, learning_rate, subsample, colsample_bytree in (0, 1], min_child_weight >= 0"
-            )
+        rules = {**TREE_RULES, "min_residual": (lambda v: v >= 2, ">= 2")}
+        check_options("additive", {
+            "members": members, "min_residual": min_residual, "n_estimators": n_estimators, "max_depth": max_depth,
+            "threads": threads, "learning_rate": learning_rate, "subsample": subsample,
+            "colsample_bytree": colsample_bytree, "min_child_weight": min_child_weight,
+        }, rules)  # fmt: skip
         if not self.featurizer.op_counts:
             raise NasError("additive: the featurizer must include operator counts (Featurizer(..., op_counts=True))")
         self.residual, self.min_residual, self.members = residual, min_residual, members
@@ -196,17 +185,7 @@ class AdditivePredictor(Predictor):
         return np.column_stack([x[:, start:], np.log(base)])
 
     def _params(self, seed: int) -> dict[str, Any]:
-        return {
-            "objective": "reg:squarederror",
-            "max_depth": self.max_depth,
-            "eta": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "nthread": self.threads,
-            "seed": seed,
-            "verbosity": 0,
-        }
+        return tree_params(self, seed)
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
         if (y <= 0).any():

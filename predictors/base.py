@@ -63,6 +63,41 @@ class PredictorInfo:
         return asdict(self)
 
 
+TREE_RULES: dict[str, tuple[Any, str]] = {
+    "members": (lambda v: v >= 1, ">= 1"),
+    "n_estimators": (lambda v: v >= 1, ">= 1"),
+    "max_depth": (lambda v: v >= 1, ">= 1"),
+    "threads": (lambda v: v >= 1, ">= 1"),
+    "learning_rate": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "subsample": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "colsample_bytree": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "min_child_weight": (lambda v: v >= 0, ">= 0"),
+}
+
+
+def check_options(kind: str, values: dict[str, Any], rules: dict[str, tuple[Any, str]] = TREE_RULES) -> None:
+    """Refuse options outside their ``rules`` (name -> (test, what is allowed)), naming each."""
+    bad = [k for k, (ok, _) in rules.items() if k in values and not ok(values[k])]
+    if bad:
+        need = "; ".join(f"{k} {rules[k][1]}" for k in bad)
+        raise NasError(f"{kind}: invalid {', '.join(bad)}; need {need}")
+
+
+def tree_params(model: Any, seed: int) -> dict[str, Any]:
+    """XGBoost training parameters from a tree predictor's options."""
+    return {
+        "objective": "reg:squarederror",
+        "max_depth": model.max_depth,
+        "eta": model.learning_rate,
+        "subsample": model.subsample,
+        "colsample_bytree": model.colsample_bytree,
+        "min_child_weight": model.min_child_weight,
+        "nthread": model.threads,
+        "seed": seed,
+        "verbosity": 0,
+    }
+
+
 class Predictor(ABC):
     """Predicts one metric of architectures of one space for one task shape.
 

@@ -17,7 +17,7 @@ import xgboost as xgb
 
 from core.errors import NasError
 from core.metrics import METRICS
-from predictors.base import Prediction, Predictor
+from predictors.base import Prediction, Predictor, check_options, tree_params
 
 
 class XGBoostPredictor(Predictor):
@@ -42,22 +42,11 @@ class XGBoostPredictor(Predictor):
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        checks = {
-            "members": members >= 1,
-            "n_estimators": n_estimators >= 1,
-            "max_depth": max_depth >= 1,
-            "learning_rate": 0 < learning_rate <= 1,
-            "subsample": 0 < subsample <= 1,
-            "colsample_bytree": 0 < colsample_bytree <= 1,
-            "min_child_weight": min_child_weight >= 0,
-            "threads": threads >= 1,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise NasError(
-                f"xgboost: invalid {', '.join(bad)}; need members, n_estimators, max_depth, threads >= 1, "
-                "learning_rate, subsample, colsample_bytree in (0, 1], min_child_weight >= 0"
-            )
+        check_options("xgboost", {
+            "members": members, "n_estimators": n_estimators, "max_depth": max_depth, "threads": threads,
+            "learning_rate": learning_rate, "subsample": subsample, "colsample_bytree": colsample_bytree,
+            "min_child_weight": min_child_weight,
+        })  # fmt: skip
         self.members, self.n_estimators, self.max_depth = members, n_estimators, max_depth
         self.learning_rate, self.subsample, self.colsample_bytree = learning_rate, subsample, colsample_bytree
         self.min_child_weight, self.threads = min_child_weight, threads
@@ -80,17 +69,7 @@ class XGBoostPredictor(Predictor):
         }
 
     def _params(self, seed: int) -> dict[str, Any]:
-        return {
-            "objective": "reg:squarederror",
-            "max_depth": self.max_depth,
-            "eta": self.learning_rate,
-            "subsample": self.subsample,
-            "colsample_bytree": self.colsample_bytree,
-            "min_child_weight": self.min_child_weight,
-            "nthread": self.threads,
-            "seed": seed,
-            "verbosity": 0,
-        }
+        return tree_params(self, seed)
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
         if self.log_target:
