@@ -210,12 +210,13 @@ def main() -> None:
     devices = set(filter(None, args.devices.split(",")))
     when = datetime.now(UTC).isoformat(timespec="seconds")
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / f"latency_predictors-{when[:10]}.json"
-    result: dict = {"when": when, "seeds": args.seeds, "spaces": {}}
+    result: dict = {"when": when, "seeds": args.seeds, "sizes": list(sizes), "spaces": {}}
     if out.exists():  # resume: keep what an interrupted run with the same settings finished
         kept = json.loads(out.read_text())
-        if kept.get("seeds") == args.seeds:
-            result = kept
-            print(f"resuming {out}", flush=True)
+        if (kept.get("seeds"), kept.get("sizes")) != (args.seeds, list(sizes)):
+            raise SystemExit(f"{out} holds a run with other --seeds/--sizes; pass another --out")
+        result = kept
+        print(f"resuming {out}", flush=True)
 
     def save() -> None:
         tmp = out.with_suffix(".tmp")
@@ -233,7 +234,7 @@ def main() -> None:
         print(f"{space_name}: {len(archs)} architectures, {len(set(keys))} functions, {x.shape[1]} features "
               f"({time.time() - started:.0f} s)", flush=True)  # fmt: skip
         entry: dict = result["spaces"].setdefault(space_name, {})
-        entry.update({"architectures": len(archs), "functions": len(set(keys)), "sizes": list(sizes)})
+        entry.update({"architectures": len(archs), "functions": len(set(keys))})
         if args.part in ("all", "fit"):
             fitted = entry.setdefault("fit", {})
             fit_part(space_name, archs, cols, lut, x, fz, keys, op_counts, sizes, args.seeds, devices, fitted, save)

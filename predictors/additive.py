@@ -4,10 +4,11 @@ Latency and energy of a network are, to first order, sums over the operators it 
 Zhang et al., MobiSys 2021, predicts per kernel and sums). The **base** is therefore a
 regularised least-squares fit of the metric on the counts of each operator signature of the
 space's catalogue (`Featurizer(op_counts=True)`: ``op:<signature>``, and for NAS-Bench-201 the
-counts over live edges, ``live:<signature>``), on coarser columns beside them (the counts per
-signature kind without its shape, MACs and parameters: `AdditivePredictor.base_columns`),
-weighted so that the *relative* error is what is minimised (weights 1/y^2); the ridge penalty
-is chosen by exact leave-one-out error over a grid.
+counts over live edges, ``live:<signature>``), and of coarser columns beside them (the counts per
+signature kind without its shape, per operator wherever it sits, MACs and parameters:
+`AdditivePredictor.base_columns`), weighted so that the *relative* error is what is minimised
+(weights 1/y^2). The ridge penalty, and which nested subset of the columns is used (the level of
+detail the measurements support), are chosen by exact leave-one-out error.
 A device whose latency is a sum of per-operator costs is recovered exactly from a few more
 measurements than it has operator kinds, where trees on one-hot genes have to learn additivity
 split by split. The **residual** — what is not a sum: fusion, dead cells compiled away, caches,
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -143,40 +145,45 @@ class AdditivePredictor(Predictor):
 
     # -- the base ------------------------------------------------------------------------------
     def base_columns(self) -> list[str]:
-        """The base's columns: each operator signature's count, the counts of each signature
-        without its shape (``kind:``, e.g. every 3x3 MBConv at expansion 6 wherever it sits), and
-        MACs and parameters in millions. One ridge penalty over all of them acts as a hierarchy:
-        a few measurements fit the coarse columns, many refine each signature."""
-        kinds = [f"kind:{k}" for k in self._kinds(SHAPE_TOKENS)[1]] + [f"op:{k}" for k in self._kinds(PLACE_TOKENS)[1]]
-        return [*self.featurizer.count_names(), *kinds, "macs_m", "params_m"]
+        """The base's columns, finest first: each operator signature's count; the counts per
+        signature kind (``kind:``, the signature without its input and output shape); the counts
+        per operator wherever it sits (``op:``, also without stride, shortcut and squeeze-excite);
+        MACs and parameters in millions. `_levels` are the nested subsets the fit chooses from."""
+        kinds, ops = (names for _, names in self._aggregations)
+        return [*self.featurizer.count_names(), *(f"kind:{k}" for k in kinds), *(f"op:{k}" for k in ops),
+                "macs_m", "params_m"]  # fmt: skip
 
-    def _kinds(self, drop: str) -> tuple[np.ndarray, list[str]]:
-        """The 0/1 matrix from signature counts to the counts of signatures without ``drop`` tokens."""
+    @cached_property
+    def _aggregations(self) -> list[tuple[np.ndarray, list[str]]]:
+        """Per coarse level, the 0/1 matrix from signature counts to its columns, and their names."""
         names = self.featurizer.count_names()
-        keys = [_kind(n, drop) for n in names]
-        kinds = sorted(set(keys))
-        agg = np.zeros((len(names), len(kinds)))
-        agg[np.arange(len(names)), [kinds.index(k) for k in keys]] = 1.0
-        return agg, kinds
+        out = []
+        for drop in (SHAPE_TOKENS, PLACE_TOKENS):
+            keys = [_kind(n, drop) for n in names]
+            kinds = sorted(set(keys))
+            agg = np.zeros((len(names), len(kinds)))
+            agg[np.arange(len(names)), [kinds.index(k) for k in keys]] = 1.0
+            out.append((agg, kinds))
+        return out
 
-    def _counts(self, x: np.ndarray) -> np.ndarray:
+    def _design(self, x: np.ndarray) -> np.ndarray:
+        """The base's columns (`base_columns`) of feature rows ``x``."""
         counts = x[:, self.featurizer.count_slice()]
         names = self.featurizer.names()
         sizes = 10 ** x[:, [names.index("log10_macs"), names.index("log10_params")]] / 1e6
-        coarse = [counts @ self._kinds(drop)[0] for drop in (SHAPE_TOKENS, PLACE_TOKENS)]
-        return np.column_stack([counts, *coarse, sizes])
+        return np.column_stack([counts, *(counts @ agg for agg, _ in self._aggregations), sizes])
 
     def _levels(self) -> list[np.ndarray]:
-        """Column subsets of the base, finest first: all; the kind counts and sizes; the counts of
-        operators wherever they sit and sizes; sizes alone."""
-        n, k1, k2 = (len(self.featurizer.count_names()), len(self._kinds(SHAPE_TOKENS)[1]),
-                     len(self._kinds(PLACE_TOKENS)[1]))  # fmt: skip
-        total = n + k1 + k2 + 2
-        return [np.arange(total), np.arange(n, total), np.arange(n + k1, total), np.arange(total - 2, total)]
+        """Column subsets of the base, finest first: all; from the kind counts on; from the
+        operator counts on; MACs and parameters alone."""
+        n = len(self.featurizer.count_names())
+        (_, kinds), (_, ops) = self._aggregations
+        total = n + len(kinds) + len(ops) + 2
+        return [np.arange(start, total) for start in (0, n, n + len(kinds), total - 2)]
 
-    def _base(self, x: np.ndarray, i: int = 0) -> np.ndarray:
+    def _base(self, design: np.ndarray, i: int = 0) -> np.ndarray:
         coef, intercept = self.bases[i]
-        return np.maximum(self._counts(x) @ coef + intercept, self.floor)
+        return np.maximum(design @ coef + intercept, self.floor)
 
     def _residual_x(self, x: np.ndarray, base: np.ndarray) -> np.ndarray:
         if self.gene_features:
@@ -191,11 +198,12 @@ class AdditivePredictor(Predictor):
         if (y <= 0).any():
             raise NasError(f"additive: {self.metric} has values <= 0; the additive predictor needs a positive metric")
         # relative error, but not dominated by the few near-zero ones (dead cells compiled away)
-        counts, w = self._counts(x), 1.0 / np.maximum(y, np.median(y) / 3) ** 2
+        counts, w = self._design(x), 1.0 / np.maximum(y, np.median(y) / 3) ** 2
         # the level of detail the measurements support: the lowest leave-one-out error wins
-        fits = [(cols, *ridge_loo(counts[:, cols], y, w)) for cols in self._levels()]
-        cols, c, intercept, self.alpha, _ = min(fits, key=lambda f: f[4])
-        self.level = [len(f[0]) for f in fits].index(len(cols))
+        fits = [ridge_loo(counts[:, cols], y, w) for cols in self._levels()]
+        self.level = min(range(len(fits)), key=lambda i: fits[i][3])
+        cols = self._levels()[self.level]
+        c, intercept, self.alpha, _ = fits[self.level]
 
         def full(c: np.ndarray) -> np.ndarray:
             out = np.zeros(counts.shape[1])
@@ -213,18 +221,17 @@ class AdditivePredictor(Predictor):
         self.rounds = 0
         if not self.residual or len(y) < self.min_residual:
             return
-        self.rounds = self._cv_rounds(x, y)
+        self.rounds = self._cv_rounds(x, y, self._base(counts))
         if self.rounds == 0:
             return
         for i in range(self.members):
             rows = rows_of[i] if rows_of else np.arange(len(y))
-            base = self._base(x[rows], i + 1 if rows_of else 0)
+            base = self._base(counts[rows], i + 1 if rows_of else 0)
             data = xgb.DMatrix(self._residual_x(x[rows], base), label=np.log(y[rows] / base))
             self.models.append(xgb.train(self._params(self.seed * 1000 + i), data, num_boost_round=self.rounds))
 
-    def _cv_rounds(self, x: np.ndarray, y: np.ndarray) -> int:
+    def _cv_rounds(self, x: np.ndarray, y: np.ndarray, base: np.ndarray) -> int:
         """How many residual trees 5-fold cross-validation supports (0: the base alone is best)."""
-        base = self._base(x)
         label = np.log(y / base)
         data = xgb.DMatrix(self._residual_x(x, base), label=label)
         hist = xgb.cv(
@@ -244,18 +251,20 @@ class AdditivePredictor(Predictor):
         return int(np.argmin(rmse)) + 1 if gain > 0.01 * base_rmse and gain > 0.002 else 0
 
     def _predict(self, x: np.ndarray) -> Prediction:
-        base = self._base(x)
+        design = self._design(x)
+        base = self._base(design)
         if not self.models:
-            spread = np.stack([self._base(x, i) for i in range(1, len(self.bases))]) if len(self.bases) > 1 else None
-            return Prediction(base, spread.std(axis=0) if spread is not None else np.zeros(len(x)))
+            if len(self.bases) == 1:
+                return Prediction(base, np.zeros(len(x)))
+            return Prediction(base, np.stack([self._base(design, i) for i in range(1, len(self.bases))]).std(axis=0))
         res = np.stack([np.exp(m.predict(xgb.DMatrix(self._residual_x(x, base)))) for m in self.models])
-        bases = np.stack([self._base(x, i + 1) for i in range(len(self.models))]) if len(self.bases) > 1 else base
+        bases = np.stack([self._base(design, i + 1) for i in range(len(self.models))]) if len(self.bases) > 1 else base
         # the mean keeps the full-data base (steadier than the bootstrap bases' mean); the spread has both
         return Prediction(base * res.mean(axis=0), (bases * res).std(axis=0))
 
     def base_prediction(self, x: np.ndarray) -> np.ndarray:
         """The per-operator sum alone (no residual)."""
-        return self._base(np.asarray(x, dtype=float))
+        return self._base(self._design(np.asarray(x, dtype=float)))
 
     def costs(self) -> dict[str, float]:
         """The learned lookup table: each base column's coefficient (a signature's cost is its own
@@ -267,6 +276,7 @@ class AdditivePredictor(Predictor):
     def save_models(self, folder: Path) -> list[str]:
         base = {
             "alpha": self.alpha,
+            "level": self.level,
             "floor": self.floor,
             "columns": self.base_columns(),
             "bases": [{"coef": c.tolist(), "intercept": b} for c, b in self.bases],
@@ -285,7 +295,7 @@ class AdditivePredictor(Predictor):
         base = json.loads((folder / BASE_FILE).read_text())
         if base["columns"] != self.base_columns():
             raise NasError(f"additive predictor in {folder}: its base columns differ from this code's; refit it")
-        self.alpha, self.floor = float(base["alpha"]), float(base["floor"])
+        self.alpha, self.floor, self.level = float(base["alpha"]), float(base["floor"]), int(base["level"])
         self.bases = [(np.asarray(b["coef"], dtype=float), float(b["intercept"])) for b in base["bases"]]
         self.models = []
         for name in files:

@@ -29,9 +29,8 @@ def onboarding_models(db: Database, settings: Settings, request: DesignRequest) 
         raise NasError(f"k: at most {MAX_MODELS} models in one zip (each is an export), got {request.k}")
     design = onboarding_design(db, settings, request)
     shape = request.shape()
-    dataset = request.dataset or f"shape:{shape['in_channels']}x{shape['input_size']}x{shape['input_size']}:" + str(
-        shape["num_classes"]
-    )
+    c, hw, n = shape["in_channels"], shape["input_size"], shape["num_classes"]
+    dataset = request.dataset or f"shape:{c}x{hw}x{hw}:{n}"  # a shape-only dataset when none is named
     job = {
         "id": f"onboarding-{design.device}-{design.space}-{dataset.replace(':', '_')}-{design.k}",
         "spec": {"dataset": dataset, "device": design.device, "objectives": [{"metric": "latency_ms"}]},
