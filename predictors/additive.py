@@ -25,16 +25,30 @@ import json
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import xgboost as xgb
 
 from core.errors import NasError
 from predictors.base import TREE_RULES, Prediction, Predictor, check_options, tree_params
+from predictors.validation import quality
 
 ALPHAS = tuple(float(a) for a in 10.0 ** np.arange(-6, 4.5, 0.5))  # ridge penalties tried (relative scale)
 BASE_FILE = "base.json"
+LOSSES = ("relative", "robust", "absolute", "absolute-robust")  # the base's fits, chosen among by leave-one-out
+HUBER_STEPS = 3
+
+
+class RidgeFit(NamedTuple):
+    """A weighted ridge fit: coefficients, intercept, penalty, and its exact leave-one-out
+    squared error (weighted) and predictions."""
+
+    coef: np.ndarray
+    intercept: float
+    alpha: float
+    loo: float
+    loo_pred: np.ndarray
 
 
 def ridge_fit(
@@ -42,14 +56,12 @@ def ridge_fit(
 ) -> tuple[np.ndarray, float, float]:
     """Weighted ridge regression with an unpenalised intercept; the penalty (scaled by the mean
     squared singular value) minimises the exact leave-one-out error. Returns (coef, intercept, alpha)."""
-    coef, intercept, alpha, _ = ridge_loo(x, y, w, alphas)
-    return coef, intercept, alpha
+    fit = ridge_loo(x, y, w, alphas)
+    return fit.coef, fit.intercept, fit.alpha
 
 
-def ridge_loo(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: tuple[float, ...] = ALPHAS
-) -> tuple[np.ndarray, float, float, float]:
-    """`ridge_fit`, and its weighted leave-one-out squared error at the chosen penalty."""
+def ridge_loo(x: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: tuple[float, ...] = ALPHAS) -> RidgeFit:
+    """`ridge_fit`, with its leave-one-out error and predictions at the chosen penalty."""
     sw = np.sqrt(w / w.sum())
     mx, my = (w[:, None] * x).sum(0) / w.sum(), float((w * y).sum() / w.sum())
     xs, ys = sw[:, None] * (x - mx), sw * (y - my)
@@ -59,17 +71,23 @@ def ridge_loo(
     scale = float(np.mean(s**2)) if len(s) else 1.0
     uty = u.T @ ys
     lev0 = sw**2  # the intercept's leverage (weighted mean)
-    best: tuple[float, float] | None = None
+    best: tuple[float, float, np.ndarray] | None = None
     for a in alphas:
         f = s**2 / (s**2 + a * scale)
-        resid = ys - u @ (f * uty)
-        h = (u**2) @ f + lev0
-        loo = float(np.sum((resid / np.maximum(1 - h, 1e-6)) ** 2))
+        e = (ys - u @ (f * uty)) / np.maximum(1 - ((u**2) @ f + lev0), 1e-6)  # leave-one-out residuals
+        loo = float(np.sum(e**2))
         if best is None or loo < best[0] - 1e-15:
-            best = (loo, a)
-    loo, alpha = best if best else (float(np.sum(ys**2)), 1.0)
+            best = (loo, a, e)
+    loo, alpha, e = best if best else (float(np.sum(ys**2)), 1.0, ys)
     coef = vt.T @ ((s / (s**2 + alpha * scale)) * uty) if len(s) else np.zeros(x.shape[1])
-    return coef, my - float(mx @ coef), alpha, loo
+    return RidgeFit(coef, my - float(mx @ coef), alpha, loo, y - e / sw)
+
+
+def fit_score(y: np.ndarray, pred: np.ndarray) -> float:
+    """What the predictor's own choices maximise: Kendall tau + share within ±10% - MAPE (the
+    three figures a latency predictor is judged by, equally weighted)."""
+    q = quality(y, np.maximum(pred, 1e-12))
+    return q.kendall_tau + q.within_10
 
 
 SHAPE_TOKENS = r"[io][0-9x]+"  # a signature's input and output shape
@@ -123,6 +141,7 @@ class AdditivePredictor(Predictor):
         self.bases: list[tuple[np.ndarray, float]] = []  # (coef, intercept): full fit first, then members
         self.alpha = 1.0
         self.level = 0  # which of `_levels` the base uses (0: every column)
+        self.loss = "relative"  # which of `LOSSES` the base was fitted with
         self.floor = 0.0
         self.models: list[xgb.Booster] = []
         self.rounds = 0  # residual trees per member, chosen by cross-validation
@@ -197,20 +216,21 @@ class AdditivePredictor(Predictor):
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
         if (y <= 0).any():
             raise NasError(f"additive: {self.metric} has values <= 0; the additive predictor needs a positive metric")
-        # relative error, but not dominated by the few near-zero ones (dead cells compiled away)
-        counts, w = self._design(x), 1.0 / np.maximum(y, np.median(y) / 3) ** 2
-        # the level of detail the measurements support: the lowest leave-one-out error wins
-        fits = [ridge_loo(counts[:, cols], y, w) for cols in self._levels()]
-        self.level = min(range(len(fits)), key=lambda i: fits[i][3])
+        counts = self._design(x)
+        # per loss, the level of detail with the lowest leave-one-out error; then the loss whose
+        # leave-one-out predictions score best (`fit_score`)
+        fits = {loss: self._fit_loss(counts, y, loss) for loss in LOSSES}
+        self.loss = max(fits, key=lambda k: fit_score(y, fits[k][1].loo_pred))
+        w, fit, self.level = fits[self.loss]
         cols = self._levels()[self.level]
-        c, intercept, self.alpha, _ = fits[self.level]
+        self.alpha = fit.alpha
 
         def full(c: np.ndarray) -> np.ndarray:
             out = np.zeros(counts.shape[1])
             out[cols] = c
             return out
 
-        self.bases = [(full(c), intercept)]
+        self.bases = [(full(fit.coef), fit.intercept)]
         self.floor = 0.5 * float(y.min())
         rng = np.random.default_rng(self.seed)
         rows_of = [rng.integers(len(y), size=len(y)) for _ in range(self.members)] if self.members > 1 else []
@@ -230,13 +250,40 @@ class AdditivePredictor(Predictor):
             data = xgb.DMatrix(self._residual_x(x[rows], base), label=np.log(y[rows] / base))
             self.models.append(xgb.train(self._params(self.seed * 1000 + i), data, num_boost_round=self.rounds))
 
+    def _fit_loss(self, counts: np.ndarray, y: np.ndarray, loss: str) -> tuple[np.ndarray, RidgeFit, int]:
+        """The row weights of ``loss``, its fit at the level with the lowest leave-one-out error, that level.
+
+        ``relative``: weights 1/y^2 (relative error; y floored at a third of the median so the
+        near-zero dead cells do not dominate); ``absolute``: equal weights (better where the device
+        reports whole milliseconds); ``robust``: relative, reweighted three times by Huber's rule
+        (c = 1.345 robust sd of the relative residuals), so a few bad measurements bend nothing."""
+        rel = 1.0 / np.maximum(y, np.median(y) / 3) ** 2
+        w = np.ones(len(y)) if loss.startswith("absolute") else rel
+        best: tuple[RidgeFit, int] | None = None
+        for level, cols in enumerate(self._levels()):
+            lw = w
+            for _ in range(HUBER_STEPS if loss.endswith("robust") else 0):
+                c = ridge_loo(counts[:, cols], y, lw)
+                r = (counts[:, cols] @ c.coef + c.intercept - y) * np.sqrt(rel)
+                cut = 1.345 * 1.4826 * float(np.median(np.abs(r - np.median(r))))
+                lw = w * np.minimum(1.0, cut / np.maximum(np.abs(r), 1e-12))
+            fit = ridge_loo(counts[:, cols], y, lw)
+            if best is None or fit.loo < best[0].loo:
+                best, best_w = (fit, level), lw
+        assert best is not None
+        return best_w, best[0], best[1]
+
     def _cv_rounds(self, x: np.ndarray, y: np.ndarray, base: np.ndarray) -> int:
-        """How many residual trees 5-fold cross-validation supports (0: the base alone is best)."""
+        """How many residual trees 5-fold cross-validation supports (0: the base alone is best).
+
+        The number of trees minimises the cross-validated log error; the trees are then kept only
+        if their out-of-fold predictions score better than the base alone (`fit_score`: trees that
+        fit noise cost ranking, measured on the phones)."""
         label = np.log(y / base)
-        data = xgb.DMatrix(self._residual_x(x, base), label=label)
+        rx = self._residual_x(x, base)
         hist = xgb.cv(
             self._params(self.seed),
-            data,
+            xgb.DMatrix(rx, label=label),
             num_boost_round=self.n_estimators,
             nfold=5,
             early_stopping_rounds=25,
@@ -248,7 +295,17 @@ class AdditivePredictor(Predictor):
         base_rmse = float(np.sqrt(np.mean((label - label.mean()) ** 2)))  # no trees: the mean residual
         # trees must cut the residual's error by 1% of itself and by 0.2% of latency, else none
         gain = base_rmse - float(rmse.min())
-        return int(np.argmin(rmse)) + 1 if gain > 0.01 * base_rmse and gain > 0.002 else 0
+        if gain <= 0.01 * base_rmse or gain <= 0.002:
+            return 0
+        rounds = int(np.argmin(rmse)) + 1
+        oof = np.zeros(len(y))
+        for fold in np.array_split(np.random.default_rng(self.seed).permutation(len(y)), 5):
+            train = np.setdiff1d(np.arange(len(y)), fold)
+            model = xgb.train(self._params(self.seed), xgb.DMatrix(rx[train], label=label[train]), rounds)
+            oof[fold] = model.predict(xgb.DMatrix(rx[fold]))
+        with_trees, alone = quality(y, base * np.exp(oof)), quality(y, base)
+        better = fit_score(y, base * np.exp(oof)) > fit_score(y, base)
+        return rounds if better and with_trees.kendall_tau >= alone.kendall_tau else 0
 
     def _predict(self, x: np.ndarray) -> Prediction:
         design = self._design(x)
@@ -277,6 +334,7 @@ class AdditivePredictor(Predictor):
         base = {
             "alpha": self.alpha,
             "level": self.level,
+            "loss": self.loss,
             "floor": self.floor,
             "columns": self.base_columns(),
             "bases": [{"coef": c.tolist(), "intercept": b} for c, b in self.bases],
@@ -296,6 +354,7 @@ class AdditivePredictor(Predictor):
         if base["columns"] != self.base_columns():
             raise NasError(f"additive predictor in {folder}: its base columns differ from this code's; refit it")
         self.alpha, self.floor, self.level = float(base["alpha"]), float(base["floor"]), int(base["level"])
+        self.loss = str(base.get("loss", "relative"))
         self.bases = [(np.asarray(b["coef"], dtype=float), float(b["intercept"])) for b in base["bases"]]
         self.models = []
         for name in files:
