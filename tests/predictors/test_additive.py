@@ -65,6 +65,30 @@ def test_additive_base_recovers_an_exactly_additive_device(fz: Featurizer, archs
     assert set(model.costs()) == {*model.base_columns(), "intercept"} and set(fz.count_names()) < set(model.costs())
 
 
+def test_a_few_gross_outliers_choose_a_robust_base_that_ignores_them(fz: Featurizer, archs: list) -> None:
+    y = additive_device(archs, seed=3)
+    noisy = y.copy()
+    bad = np.random.default_rng(0).choice(300, size=30, replace=False)
+    noisy[bad] *= 3.0  # a tenth of the measurements taken while something else ran
+    model = PREDICTORS.get("additive")(featurizer=fz, metric="latency_ms", residual=False, members=1)
+    x = fz.transform(archs)
+    model.fit(x[:300], noisy[:300])
+    assert model.loss.endswith("robust")
+    assert quality(y[300:], model.predict(x[300:]).mean).mape < 0.02
+
+
+def test_residual_trees_are_kept_where_the_device_is_not_a_sum(fz: Featurizer, archs: list) -> None:
+    x = fz.transform(archs)
+    deep = np.array([a.genome.count("nor_conv_3x3") >= 3 for a in archs])
+    y = additive_device(archs, seed=4) * np.where(deep, 0.6, 1.0)  # a fused fast path for conv-heavy cells
+    train, test = np.arange(600), np.arange(600, len(archs))
+    model = PREDICTORS.get("additive")(featurizer=fz, metric="latency_ms", members=3).fit(x[train], y[train])
+    assert model.rounds > 0
+    with_trees = quality(y[test], model.predict(x[test]).mean)
+    base = quality(y[test], model.base_prediction(x[test]))
+    assert with_trees.kendall_tau > base.kendall_tau and with_trees.within_10 > base.within_10
+
+
 def test_additive_predictor_round_trips_and_is_the_default_for_latency(
     fz: Featurizer, archs: list, tmp_path: Path
 ) -> None:
