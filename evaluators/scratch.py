@@ -94,6 +94,15 @@ class TrainEvaluator(ScratchEvaluator):
     def epochs(self, arch: Architecture, *, score_every_epoch: bool = False) -> Iterator[dict[str, float]]:
         """Train ``arch`` from scratch, yielding after each epoch its ``epoch``, ``train_loss``,
         ``train_seconds`` and (after the last epoch, or every epoch when asked) its ``accuracy``."""
+        for _, metrics in self._run(arch, score_every_epoch):
+            yield metrics
+
+    def trained(self, arch: Architecture) -> tuple[nn.Module, dict[str, float]]:
+        """``arch`` trained from scratch (BatchNorm re-estimated) and its last epoch's metrics."""
+        *_, (model, metrics) = self._run(arch, False)
+        return model, metrics
+
+    def _run(self, arch: Architecture, score_every_epoch: bool) -> Iterator[tuple[nn.Module, dict[str, float]]]:
         start = time.perf_counter()
         model, optimizer = self.prepare(arch)
         schedule = self.schedule
@@ -114,7 +123,7 @@ class TrainEvaluator(ScratchEvaluator):
                 recalibrate_bn(model, self.recal)
                 metrics["accuracy"] = accuracy(model, self.val)
             metrics["train_seconds"] = time.perf_counter() - start
-            yield metrics
+            yield model, metrics
 
     def evaluate_one(self, arch: Architecture) -> dict[str, float]:
         return self.cached(arch, self._train)
