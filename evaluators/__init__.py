@@ -18,6 +18,7 @@ EVALUATORS: Registry[type[Evaluator]] = Registry(
         "supernet": "evaluators.supernet.evaluator:SupernetEvaluator",
         "tabular": "evaluators.tabular:TabularEvaluator",
         "train": "evaluators.scratch:TrainEvaluator",
+        "zero_cost": "evaluators.zero_cost:ZeroCostEvaluator",
     },
 )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces import get_space
+from search_spaces.ops.spec import total_cost
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def train_record(recipe: Recipe, genome: list[str], seed: int, data_dirs: list[s
     from evaluators import EVALUATORS
     from evaluators.base import Task
     from evaluators.datasets import dataset_info, load_split
+    from evaluators.supernet.network import scaled_ops
     from evaluators.training import accuracy
 
     torch.set_num_threads(1)
@@ -99,7 +101,9 @@ def train_record(recipe: Recipe, genome: list[str], seed: int, data_dirs: list[s
         metrics = {"accuracy": val_acc}
     test_acc = accuracy(model, test, **fmt)
     seconds = time.perf_counter() - start
-    cost = space.cost(arch, **evaluator.task.shape)
+    width = recipe.options.get("width", 1.0)
+    ops = space.ops(arch, **evaluator.task.shape)
+    cost = total_cost(scaled_ops(ops, width) if width != 1.0 else ops)  # of the network trained
     return {
         "space": recipe.space,
         "arch_id": arch.arch_id,

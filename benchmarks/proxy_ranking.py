@@ -1,0 +1,262 @@
+"""How well cheap evaluators rank a space's ground truth, with bootstrap intervals beside the ceiling.
+
+    .venv/bin/python -m benchmarks.proxy_ranking --space mnasnet [--supernet] [--proxy-seeds 3]
+
+Reads the records of `benchmarks.ground_truth` (``benchmarks/results/ground_truth/<space>/<recipe>``)
+— the truth of an architecture is its validation accuracy averaged over its seeds — and ranks it
+with every cheap evaluator on the same architectures:
+
+* baselines: parameters, MACs, the number of layers with a shortcut (of the network trained);
+* zero-cost proxies (the ``zero_cost`` evaluator: synflow, NASWOT, grad-norm; one batch, at the
+  recipe's width), each with ``--proxy-seeds`` seeds of initialisation and batch (mean tau);
+* with ``--supernet``, the MnasNet supernet of `benchmarks.supernet_ranking`'s recipe (trained
+  once under ``--home``, or found there), scored with its default readout.
+
+For each: Kendall tau, Spearman, and top-10% precision (how many of the truly best 10% the
+evaluator puts in its own top 10%), each with a bootstrap 95% interval over architectures; the
+ceiling (Kendall tau between seed 0's and seed 1's rankings — how well the truth agrees with
+itself) and each tau's ratio to it; and the cost per candidate: scoring seconds, plus, for the
+supernet, its training amortised over 1,000 candidates, against the mean seconds of one
+scratch training. Figures are also given on each half of the architectures (``half 0`` /
+``half 1``, a seeded split) so that choices fixed on one half can be reported on the other.
+Writes ``benchmarks/results/proxy_ranking-<space>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from benchmarks.ground_truth import HOME, RECIPES, read
+from evaluators import EVALUATORS, Task
+from evaluators.datasets import dataset_info
+from evaluators.supernet.network import scaled_ops
+from search_spaces import get_space
+from search_spaces.ops.spec import total_cost
+from store.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOT = 2000
+AMORTISED_OVER = 1000
+
+
+def truth_table(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per architecture: its genome, validation and test accuracy per seed, and seconds."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        row = out.setdefault(r["arch_id"], {"genome": r["genome"], "val": {}, "test": {}, "seconds": []})
+        row["val"][r["seed"]], row["test"][r["seed"]] = r["val_accuracy"], r["test_accuracy"]
+        row["seconds"].append(r["seconds"])
+    return {k: v for k, v in out.items() if 0 in v["val"] and 1 in v["val"]}  # both seeds trained
+
+
+def top_precision(truth: np.ndarray, score: np.ndarray, share: float = 0.1) -> float:
+    k = max(1, round(share * len(truth)))
+    return len(set(np.argsort(-truth)[:k]) & set(np.argsort(-score)[:k])) / k
+
+
+def stats(truth: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    """Kendall tau, Spearman and top-10% precision, each with a bootstrap 95% interval."""
+
+    def all3(t: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
+        return (float(kendalltau(s, t).statistic), float(spearmanr(s, t).statistic), top_precision(t, s))
+
+    point = all3(truth, score)
+    boot = np.array(
+        [all3(truth[i], score[i]) for i in (rng.integers(len(truth), size=len(truth)) for _ in range(BOOT))]
+    )
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0)
+    return {
+        name: {"value": round(point[j], 3), "ci95": [round(float(lo[j]), 3), round(float(hi[j]), 3)]}
+        for j, name in enumerate(("kendall_tau", "spearman", "top10_precision"))
+    }
+
+
+def baselines(space_name: str, genomes: list[list[str]], shape: dict[str, int], width: float) -> dict[str, np.ndarray]:
+    """Free signals of the network trained: parameters, MACs, layers with a shortcut."""
+    space = get_space(space_name)
+    rows = []
+    for g in genomes:
+        ops = space.ops(space.from_genome(g), **shape)
+        cost = total_cost(scaled_ops(ops, width) if width != 1.0 else ops)
+        rows.append((cost.params, cost.macs, sum(op.skip not in ("none", "") for op in ops)))
+    a = np.asarray(rows, dtype=float)
+    return {"params": a[:, 0], "macs": a[:, 1], "shortcut_layers": a[:, 2]}
+
+
+def zero_cost(space_name: str, genomes: list[list[str]], task: Task, width: float, seeds: int) -> dict[str, Any]:
+    """Each zero-cost score per seed, and the seconds per candidate (all three scores)."""
+    space = get_space(space_name)
+    archs = [space.from_genome(g) for g in genomes]
+    dirs = list(Settings().data_dirs)
+    per_seed: dict[str, list[np.ndarray]] = {}
+    seconds = []
+    for seed in range(seeds):
+        evaluator = EVALUATORS.get("zero_cost")(task=task, data_dirs=dirs, width=width, seed=seed, threads=1)
+        start = time.perf_counter()
+        outcomes = evaluator.evaluate(archs)
+        seconds.append((time.perf_counter() - start) / len(archs))
+        bad = [o.error for o in outcomes if not o.ok]
+        if bad:
+            raise SystemExit(f"zero_cost failed: {bad[:3]}")
+        for metric in evaluator.metrics:
+            per_seed.setdefault(metric, []).append(np.array([o.metrics[metric] for o in outcomes]))
+    return {"scores": per_seed, "seconds_per_candidate": float(np.mean(seconds))}
+
+
+def supernet_scores(genomes: list[list[str]], home: Path) -> dict[str, Any]:
+    """The supernet benchmark's default MnasNet supernet (trained once under ``home``) scoring the genomes."""
+    from benchmarks.supernet_ranking import RankingConfig, open_bench, train_one
+    from evaluators.supernet.evaluator import SupernetEvaluator
+    from store import artifacts as repo
+
+    config = RankingConfig(home=home)
+    bench = open_bench(config)
+    artifact = train_one(bench, config.run(bench.dataset))
+    evaluator = SupernetEvaluator(
+        task=bench.task,
+        checkpoint=repo.verify(bench.settings.artifacts, artifact),
+        data_dirs=bench.data_dirs,
+        artifact_id=artifact.id,
+        recal_images=config.recal,
+        val_limit=config.val,
+        readout=config.readout,
+    )
+    space = get_space("mnasnet")
+    archs = [space.from_genome(g) for g in genomes]
+    evaluator.evaluate(archs[:1])  # warm-up
+    start = time.perf_counter()
+    outcomes = evaluator.evaluate(archs)
+    per = (time.perf_counter() - start) / len(archs)
+    return {
+        "scores": np.array([o.metrics["accuracy"] for o in outcomes]),
+        "seconds_per_candidate": per,
+        "train_seconds": float(artifact.info["seconds"]),
+        "artifact": artifact.id,
+    }
+
+
+def evaluate(space_name: str, *, with_supernet: bool, proxy_seeds: int, home: Path, gt_home: Path) -> dict[str, Any]:
+    recipe = RECIPES[space_name]
+    folder = gt_home / space_name / recipe.name
+    table = truth_table(read(folder))
+    if len(table) < 10:
+        raise SystemExit(f"{folder}: {len(table)} architectures with both seeds; train more (benchmarks.ground_truth)")
+    ids = sorted(table)
+    genomes = [table[i]["genome"] for i in ids]
+    s0 = np.array([table[i]["val"][0] for i in ids])
+    s1 = np.array([table[i]["val"][1] for i in ids])
+    truth = np.array([np.mean(list(table[i]["val"].values())) for i in ids])
+    info = dataset_info(recipe.dataset)
+    task = Task(space_name, info.in_channels, info.input_size, info.num_classes, recipe.dataset)
+    width = float(recipe.options.get("width", 1.0))
+    scratch_s = float(np.mean([s for i in ids for s in table[i]["seconds"]]))
+    rng = np.random.default_rng(0)
+    halves = np.array_split(np.random.default_rng(1).permutation(len(ids)), 2)
+
+    candidates: dict[str, dict[str, Any]] = {}
+    for name, score in baselines(space_name, genomes, task.shape, width).items():
+        candidates[name] = {"scores": [score], "seconds_per_candidate": 0.0}
+    zc = zero_cost(space_name, genomes, task, width, proxy_seeds)
+    for name, scores in zc["scores"].items():
+        candidates[name] = {"scores": scores, "seconds_per_candidate": zc["seconds_per_candidate"]}
+    if with_supernet:
+        if space_name != "mnasnet":
+            raise SystemExit("--supernet: only the MnasNet space has a supernet so far")
+        sn = supernet_scores(genomes, home)
+        candidates["supernet"] = {
+            "scores": [sn["scores"]],
+            "seconds_per_candidate": sn["seconds_per_candidate"] + sn["train_seconds"] / AMORTISED_OVER,
+            "scoring_seconds": sn["seconds_per_candidate"],
+            "train_seconds": sn["train_seconds"],
+            "artifact": sn["artifact"],
+        }
+
+    def score_all(rows: np.ndarray) -> dict[str, Any]:
+        ceiling = stats(s0[rows], s1[rows], rng)
+        out: dict[str, Any] = {"n": len(rows), "ceiling": ceiling, "evaluators": {}}
+        for name, c in candidates.items():
+            # a proxy with several seeds: the statistics of each seed's ranking, then their mean
+            per = [stats(truth[rows], s[rows], rng) for s in c["scores"]]
+            merged = {
+                m: {
+                    "value": round(float(np.mean([p[m]["value"] for p in per])), 3),
+                    "ci95": [round(float(np.mean([p[m]["ci95"][k] for p in per])), 3) for k in (0, 1)],
+                }
+                for m in per[0]
+            }
+            tau, top = merged["kendall_tau"]["value"], ceiling["kendall_tau"]["value"]
+            merged["ratio_to_ceiling"] = round(tau / top, 3) if top > 0 else None
+            out["evaluators"][name] = merged
+        return out
+
+    result = {
+        "space": space_name,
+        "recipe": recipe.name,
+        "architectures": len(ids),
+        "truth": "validation accuracy, mean over seeds",
+        "scratch_seconds_per_candidate": round(scratch_s, 1),
+        "all": score_all(np.arange(len(ids))),
+        "half 0": score_all(halves[0]),
+        "half 1": score_all(halves[1]),
+        "cost": {
+            name: {
+                **{k: v for k, v in c.items() if k != "scores"},
+                "speedup_vs_scratch": round(scratch_s / c["seconds_per_candidate"], 1)
+                if c["seconds_per_candidate"] > 0
+                else None,
+            }
+            for name, c in candidates.items()
+        },
+        "scores": {name: [s.tolist() for s in c["scores"]] for name, c in candidates.items()},
+        "arch_ids": ids,
+        "truth_values": truth.tolist(),
+    }
+    return result
+
+
+def print_table(r: dict[str, Any]) -> None:
+    a = r["all"]
+    c = a["ceiling"]["kendall_tau"]
+    ceiling = f"{c['value']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]"
+    print(f"{r['space']}: {r['architectures']} architectures; ceiling (seed 0 vs seed 1) tau {ceiling}; "
+          f"scratch {r['scratch_seconds_per_candidate']:.0f} s/candidate")  # fmt: skip
+    print(f"{'evaluator':16s} {'tau [95% CI]':24s} {'/ceiling':>8s} {'spearman':>9s} {'top-10%':>8s} "
+          f"{'half0 tau':>9s} {'half1 tau':>9s} {'s/cand':>8s} {'speed-up':>9s}")  # fmt: skip
+    for name, e in a["evaluators"].items():
+        t = e["kendall_tau"]
+        cost = r["cost"][name]
+        speed = f"{cost['speedup_vs_scratch']:.0f}x" if cost["speedup_vs_scratch"] else "free"
+        print(f"{name:16s} {t['value']:6.3f} [{t['ci95'][0]:6.3f}, {t['ci95'][1]:6.3f}]   "
+              f"{e['ratio_to_ceiling'] if e['ratio_to_ceiling'] is not None else '-':>8} "
+              f"{e['spearman']['value']:9.3f} {e['top10_precision']['value']:8.2f} "
+              f"{r['half 0']['evaluators'][name]['kendall_tau']['value']:9.3f} "
+              f"{r['half 1']['evaluators'][name]['kendall_tau']['value']:9.3f} "
+              f"{cost['seconds_per_candidate']:8.2f} {speed:>9s}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", choices=sorted(RECIPES), required=True)
+    parser.add_argument("--supernet", action="store_true", help="also rank with the MnasNet supernet")
+    parser.add_argument("--proxy-seeds", type=int, default=3)
+    parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"), help="where the supernet is kept")
+    parser.add_argument("--ground-truth", type=Path, default=HOME)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = evaluate(args.space, with_supernet=args.supernet, proxy_seeds=args.proxy_seeds, home=args.home,
+                      gt_home=args.ground_truth)  # fmt: skip
+    print_table(result)
+    out = args.out or ROOT / "benchmarks" / "results" / f"proxy_ranking-{args.space}.json"
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
