@@ -29,7 +29,9 @@ from ray import tune
 
 from core.errors import NasError
 from evaluators.datasets import dataset_info, load_split, recalibration_images
+from evaluators.supernet.cells import DEFAULT_MACRO, CellSupernet, SinglePathTrainer
 from evaluators.supernet.checkpoint import build_supernet, save_supernet, supernet_class
+from evaluators.supernet.network import StagedSupernet
 from evaluators.supernet.training import EXTREMES, SandwichTrainer, Schedule, subnet_accuracy
 from store import artifacts as repo
 from workers.ray_runtime import ensure_ray
@@ -65,9 +67,13 @@ class SupernetRun:
     recal_images: int = 256
     val_limit: int | None = 2000
     test_limit: int | None = None
+    macro: str | None = None  # a cell space's fixed macro setting (default `cells.DEFAULT_MACRO`)
 
     def __post_init__(self) -> None:
-        supernet_class(self.space)
+        if supernet_class(self.space) is CellSupernet:
+            object.__setattr__(self, "macro", self.macro or DEFAULT_MACRO)
+        elif self.macro is not None:
+            raise NasError(f"macro: only cell spaces have a macro setting to fix, not {self.space}")
         Schedule(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)  # validates
         if self.subset is not None and self.subset < 1:
             raise NasError(f"subset must be at least 1, got {self.subset}")
@@ -82,7 +88,7 @@ class SupernetRun:
 
     def digest(self) -> str:
         fields = asdict(self)
-        for late, default in (("balanced", False), ("extremes", "fixed"), ("distill", True)):
+        for late, default in (("balanced", False), ("extremes", "fixed"), ("distill", True), ("macro", None)):
             if fields[late] == default:  # added later: left out at their defaults, so earlier runs keep their digest
                 del fields[late]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
@@ -104,19 +110,9 @@ def supernet_trainable(config: dict[str, Any]) -> None:
     train = load_split(run.dataset, "train", data_dirs=dirs, limit=run.subset)
     val = load_split(run.dataset, "val", data_dirs=dirs, limit=run.val_limit)
     recal = recalibration_images(train, run.recal_images)
-    net = build_supernet(run.space, shape=shape, width=run.width)
     schedule = Schedule(epochs=run.epochs, batch_size=run.batch_size, lr=run.lr)
-    trainer = SandwichTrainer(
-        net,
-        train,
-        schedule,
-        random_subnets=run.random_subnets,
-        plain_shortcut=run.plain_shortcut,
-        balanced=run.balanced,
-        extremes=run.extremes,
-        distill=run.distill,
-        seed=run.seed,
-    )
+    trainer = make_trainer(run, shape, train, schedule)
+    net = trainer.net
     seconds, resumed_from = 0.0, 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -139,7 +135,7 @@ def supernet_trainable(config: dict[str, Any]) -> None:
         splits = {"val": val}
         if trainer.done:
             splits["test"] = load_split(run.dataset, "test", data_dirs=dirs, limit=run.test_limit)
-        for label, arch in (("largest", trainer.largest), ("smallest", trainer.smallest)):
+        for label, arch in trainer.references.items():
             for split, data in splits.items():
                 metrics[f"{split}_acc_{label}"] = subnet_accuracy(net, arch, recal=recal, data=data)
         seconds += time.perf_counter() - start
@@ -149,6 +145,29 @@ def supernet_trainable(config: dict[str, Any]) -> None:
             if trainer.done:
                 save_supernet(Path(folder) / SUPERNET_FILE, net, info=_info(run, metrics))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+def make_trainer(
+    run: SupernetRun, shape: dict[str, int], train: Any, schedule: Schedule
+) -> SandwichTrainer | SinglePathTrainer:
+    """The run's supernet and its trainer: single-path for a cell space, the sandwich rule otherwise."""
+    if run.macro is not None:
+        cells = build_supernet(run.space, shape=shape, width=run.width, macro=run.macro)
+        assert isinstance(cells, CellSupernet)
+        return SinglePathTrainer(cells, train, schedule, seed=run.seed)
+    net = build_supernet(run.space, shape=shape, width=run.width)
+    assert isinstance(net, StagedSupernet)
+    return SandwichTrainer(
+        net,
+        train,
+        schedule,
+        random_subnets=run.random_subnets,
+        plain_shortcut=run.plain_shortcut,
+        balanced=run.balanced,
+        extremes=run.extremes,
+        distill=run.distill,
+        seed=run.seed,
+    )
 
 
 def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -171,10 +190,11 @@ def _info(run: SupernetRun, metrics: dict[str, Any]) -> dict[str, Any]:
             "balanced": run.balanced,
             "extremes": run.extremes,
             "distill": run.distill,
+            **({"macro": run.macro} if run.macro else {}),
         },
         "accuracy": {
             label: {split: round(float(metrics[f"{split}_acc_{label}"]), 4) for split in ("val", "test")}
-            for label in ("largest", "smallest")
+            for label in (k.removeprefix("val_acc_") for k in metrics if k.startswith("val_acc_"))
         },
     }
 

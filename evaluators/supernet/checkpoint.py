@@ -1,6 +1,7 @@
 """Supernet checkpoint files: weights plus what they were built for, loadable without pickled code.
 
-A file holds ``{"format", "space", "shape", "width", "state_dict", "info"}`` saved with
+A file holds ``{"format", "space", "shape", "width", "state_dict", "info"}`` (and, for a cell
+space's `CellSupernet`, ``"options"``: its macro setting and operation keys) saved with
 ``torch.save`` and read with ``torch.load(weights_only=True)`` (tensors and plain values only, so
 loading a file cannot run code).
 """
@@ -13,28 +14,35 @@ from typing import Any
 import torch
 
 from core.errors import NasError, UnknownPluginError
+from evaluators.supernet.cells import CellSupernet
 from evaluators.supernet.network import FBNetSupernet, MnasNetSupernet, ProxylessNasSupernet, StagedSupernet
 
 FORMAT = "nas-supernet/2"  # 2: one MBConv path per position (elastic expansion)
-SUPERNETS: dict[str, type[StagedSupernet]] = {
+SUPERNETS: dict[str, type[StagedSupernet] | type[CellSupernet]] = {
     "fbnet": FBNetSupernet,
     "mnasnet": MnasNetSupernet,
+    "nasnet": CellSupernet,
     "proxylessnas": ProxylessNasSupernet,
 }
+Supernet = StagedSupernet | CellSupernet
 
 
-def supernet_class(space: str) -> type[StagedSupernet]:
+def supernet_class(space: str) -> type[StagedSupernet] | type[CellSupernet]:
     """The supernet of search space ``space``."""
     if space not in SUPERNETS:
         raise UnknownPluginError(f"no supernet for search space {space!r}; supernets exist for: {', '.join(SUPERNETS)}")
     return SUPERNETS[space]
 
 
-def build_supernet(space: str, *, shape: dict[str, int], width: float = 1.0) -> StagedSupernet:
-    return supernet_class(space)(**shape, width=width)
+def build_supernet(space: str, *, shape: dict[str, int], width: float = 1.0, **options: Any) -> Supernet:
+    """The untrained supernet of ``space``; ``options`` are a cell supernet's (``macro``, ``keys``)."""
+    cls = supernet_class(space)
+    if cls is CellSupernet:
+        return CellSupernet(space, **shape, width=width, **options)
+    return cls(**shape, width=width)  # type: ignore[call-arg]
 
 
-def save_supernet(path: Path, net: StagedSupernet, *, info: dict[str, Any] | None = None) -> Path:
+def save_supernet(path: Path, net: Supernet, *, info: dict[str, Any] | None = None) -> Path:
     """Write ``net`` (its space, task shape, width and weights) and ``info`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -45,13 +53,15 @@ def save_supernet(path: Path, net: StagedSupernet, *, info: dict[str, Any] | Non
         "state_dict": net.state_dict(),
         "info": dict(info or {}),
     }
+    if isinstance(net, CellSupernet):
+        payload["options"] = net.options()
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
     return path
 
 
-def load_supernet(path: Path) -> tuple[StagedSupernet, dict[str, Any]]:
+def load_supernet(path: Path) -> tuple[Supernet, dict[str, Any]]:
     """The supernet stored at ``path`` (in eval mode) and its info."""
     if not Path(path).is_file():
         raise NasError(f"supernet checkpoint {path} does not exist")
@@ -66,6 +76,6 @@ def load_supernet(path: Path) -> tuple[StagedSupernet, dict[str, Any]]:
             f"{path}: supernet checkpoint format {payload['format']} is from an older version "
             f"(this one reads {FORMAT}); train the supernet again with `nas supernet train`"
         )
-    net = build_supernet(payload["space"], shape=payload["shape"], width=payload["width"])
+    net = build_supernet(payload["space"], shape=payload["shape"], width=payload["width"], **payload.get("options", {}))
     net.load_state_dict(payload["state_dict"])
     return net.eval(), payload["info"]

@@ -29,6 +29,9 @@ from evaluators.training import channels_last as channels_last  # re-exported (r
 
 if TYPE_CHECKING:
     from evaluators.datasets import Arrays
+    from evaluators.supernet.cells import CellSupernet
+
+    Supernet = StagedSupernet | CellSupernet
     from search_spaces import Architecture
 
 
@@ -81,7 +84,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def inherited(supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256) -> nn.Module:
+def inherited(supernet: Supernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256) -> nn.Module:
     """``arch``'s subnet with inherited weights, channels-last, its BatchNorm statistics re-estimated
     on ``recal``: the network the ``supernet`` evaluator scores."""
     model = supernet.extract(arch).to(memory_format=torch.channels_last)
@@ -89,14 +92,14 @@ def inherited(supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray
     return model
 
 
-def scoring_model(supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray) -> nn.Module:
+def scoring_model(supernet: Supernet, arch: Architecture, *, recal: np.ndarray) -> nn.Module:
     """What the ``supernet`` evaluator scores: `inherited` (BatchNorm recalibrated on ``recal`` in
     batches of up to 256), then BatchNorm folded into the convolutions (`fold_batchnorm`)."""
     return fold_batchnorm(inherited(supernet, arch, recal=recal))
 
 
 def subnet_accuracy(
-    supernet: StagedSupernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = SCORE_BATCH
+    supernet: Supernet, arch: Architecture, *, recal: np.ndarray, data: Arrays, batch_size: int = SCORE_BATCH
 ) -> float:
     """Accuracy of ``arch`` with inherited weights after BatchNorm recalibration on ``recal`` (in
     one batch of up to 256), BatchNorm folded, ``data`` in batches of ``batch_size``."""
@@ -159,6 +162,11 @@ class SandwichTrainer:
     @property
     def done(self) -> bool:
         return self.epoch >= self.schedule.epochs
+
+    @property
+    def references(self) -> dict[str, Architecture]:
+        """The subnets whose accuracy the training reports."""
+        return {"largest": self.largest, "smallest": self.smallest}
 
     def step(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> float:
         """One sandwich step; returns the largest subnet's label loss."""

@@ -34,6 +34,9 @@ def train_cmd(
     ] = 4,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads for the training trial.")] = 1,
     name: Annotated[str | None, typer.Option(help="Artifact name (default: space-dataset-epochs-digest).")] = None,
+    macro: Annotated[
+        str | None, typer.Option(help="Cell spaces (nasnet): the macro setting trained at, e.g. 'N=1 f=8 stem=1'.")
+    ] = None,
 ) -> None:
     """Train a supernet through Ray Tune (an interrupted run resumes when started again) and register it."""
     req = request(
@@ -49,15 +52,15 @@ def train_cmd(
         random_subnets=random_subnets,
         threads=threads,
         name=name,
+        macro=macro,
     )
     db = open_db()
     with progress_bar(f"supernet {space}/{dataset}") as update:
         trained = train_supernet(db, settings(), req, progress=update)
     info, acc = trained.info, trained.info["accuracy"]
+    scores = ", ".join(f"{label} val {a['val']:.4f} test {a['test']:.4f}" for label, a in acc.items())
     typer.echo(
-        f"supernet {trained.artifact_id} ({trained.name}): {info['epochs']} epochs in {info['seconds']} s; "
-        f"largest val {acc['largest']['val']:.4f} test {acc['largest']['test']:.4f}, "
-        f"smallest val {acc['smallest']['val']:.4f} test {acc['smallest']['test']:.4f}"
+        f"supernet {trained.artifact_id} ({trained.name}): {info['epochs']} epochs in {info['seconds']} s; {scores}"
     )
 
 
@@ -73,9 +76,8 @@ def list_cmd(
         rows = repo.find_artifacts(s, "supernet", **filters)
     for r in rows:
         i, acc = r.info, r.info.get("accuracy", {})
-        largest, smallest = acc.get("largest", {}), acc.get("smallest", {})
+        scores = "  ".join(f"{label} {a.get('test', float('nan')):.4f}" for label, a in acc.items())
         typer.echo(
             f"{r.id}  {r.name:28} {i.get('space', '?'):8} {i.get('dataset', '?'):14} {i.get('epochs', '?')} ep  "
-            f"width {i.get('width', 1.0)}  {i.get('seconds', '?')} s  largest {largest.get('test', float('nan')):.4f}  "
-            f"smallest {smallest.get('test', float('nan')):.4f} (test)  {r.created_at:%Y-%m-%d %H:%M}"
+            f"width {i.get('width', 1.0)}  {i.get('seconds', '?')} s  {scores} (test)  {r.created_at:%Y-%m-%d %H:%M}"
         )

@@ -28,6 +28,9 @@ class SupernetTrainRequest(Request):
     lr: float = Field(default=0.05, gt=0.0, description="Peak learning rate (cosine decay to 0).")
     seed: int = Field(default=0, ge=0)
     random_subnets: int = Field(default=4, ge=0, description="Random subnets per step, besides the extremes.")
+    macro: str | None = Field(
+        default=None, description="Cell spaces (nasnet): the macro setting trained at (default 'N=1 f=8 stem=1')."
+    )
     threads: int = Field(default=1, ge=1, description="CPU threads for the training trial.")
     name: str | None = Field(default=None, description="Artifact name (default: space-dataset-epochs-digest).")
 
