@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from ray import tune
 
-from core.errors import NasError
+from core.errors import InvalidArchitectureError, NasError
 from evaluators.datasets import dataset_info, load_split, recalibration_images
 from evaluators.supernet.cells import DEFAULT_MACRO, CellSupernet, SinglePathTrainer
 from evaluators.supernet.checkpoint import build_supernet, save_supernet, supernet_class
 from evaluators.supernet.network import StagedSupernet
 from evaluators.supernet.training import EXTREMES, SandwichTrainer, Schedule, subnet_accuracy
+from search_spaces import get_space
+from search_spaces.cells.space import CellSpace
 from store import artifacts as repo
 from workers.ray_runtime import ensure_ray
 
@@ -71,7 +73,14 @@ class SupernetRun:
 
     def __post_init__(self) -> None:
         if supernet_class(self.space) is CellSupernet:
-            object.__setattr__(self, "macro", self.macro or DEFAULT_MACRO)
+            space = get_space(self.space)
+            assert isinstance(space, CellSpace)
+            try:  # checked (and normalised) now, not in the trial
+                parsed = space.macro_codec.parse(self.macro or DEFAULT_MACRO)
+                macro = space.macro_codec.format(space.check_macro(parsed))
+            except InvalidArchitectureError as e:
+                raise NasError(f"macro: {e}") from None
+            object.__setattr__(self, "macro", macro)
         elif self.macro is not None:
             raise NasError(f"macro: only cell spaces have a macro setting to fix, not {self.space}")
         Schedule(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)  # validates

@@ -59,9 +59,13 @@ def test_list_shows_registered_supernets_and_bad_input_gets_one_line(tmp_path: P
     assert line.startswith(row.id) and "tiny-digits" in line and "largest 0.8750" in line and "smallest 0.6250" in line
     assert nas("supernet", "list", "--dataset", "fashion-mnist")[:2] == (0, "")
 
-    code, _, err = nas("supernet", "train", "--space", "nasnet", "--dataset", "digits", "--epochs", "1")
-    no_nasnet = "error: no supernet for search space 'nasnet'; supernets exist for: fbnet, mnasnet, proxylessnas"
-    assert code == 2 and err.strip() == no_nasnet
+    code, _, err = nas("supernet", "train", "--space", "nb201", "--dataset", "digits", "--epochs", "1")
+    no_nb201 = "error: no supernet for search space 'nb201'; supernets exist for: fbnet, mnasnet, nasnet, proxylessnas"
+    assert code == 2 and err.strip() == no_nb201
+    code, _, err = nas("supernet", "train", "--space", "mnasnet", "--macro", "N=1 f=8 stem=1", "--epochs", "1")
+    assert code == 2 and "macro: only cell spaces have a macro setting to fix, not mnasnet" in err
+    code, _, err = nas("supernet", "train", "--space", "nasnet", "--macro", "N=9 f=8 stem=1", "--epochs", "1")
+    assert code == 2 and "macro: cells 9 is not allowed; allowed: 1, 2, 3, 4, 5, 6" in err, err
     code, _, err = nas("supernet", "train", "--dataset", "mnist", "--epochs", "1")
     assert code == 2 and "error: unknown dataset 'mnist'; known:" in err
     code, _, err = nas("supernet", "train", "--dataset", "cifar10", "--epochs", "1")
