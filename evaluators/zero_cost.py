@@ -71,7 +71,7 @@ def synflow(model: nn.Module, shape: tuple[int, int, int]) -> float:
     model.zero_grad()
     out = model(torch.ones((1, *shape), dtype=torch.float64))
     out.sum().backward()
-    total = sum(float((w * w.grad).abs().sum()) for w in _weights(model) if w.grad is not None)
+    total = sum(float((w.detach() * w.grad).abs().sum()) for w in _weights(model) if w.grad is not None)
     return math.log(total) if total > 0 else -math.inf
 
 
