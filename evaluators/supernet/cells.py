@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import NasError
-from evaluators.supernet.training import make_optimizer
+from evaluators.supernet.training import EpochTrainer, make_optimizer
 from evaluators.training import batches, cosine
 from search_spaces import get_space
 from search_spaces.cells.space import CellSpace
@@ -156,7 +156,7 @@ class CellSupernet(nn.Module):
         return net.eval()
 
 
-class SinglePathTrainer:
+class SinglePathTrainer(EpochTrainer):
     """Trains a `CellSupernet` epoch by epoch: each step one uniformly drawn architecture, on the
     labels (SGD with Nesterov momentum, cosine learning rate, gradient clipping: the supernet
     `Schedule`). ``references`` are the architectures whose accuracy the training reports: the
@@ -171,10 +171,6 @@ class SinglePathTrainer:
         self.epoch = 0
         published = [self.net.at_macro(self.net.space.from_genome(g)) for g in net.space.reference_genomes().values()]
         self.references = {"published": published[0], "random": net.sample(np.random.default_rng(seed + 7))}
-
-    @property
-    def done(self) -> bool:
-        return self.epoch >= self.schedule.epochs
 
     def step(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> float:
         self.optimizer.zero_grad(set_to_none=True)
@@ -200,17 +196,3 @@ class SinglePathTrainer:
         self.net.eval()
         self.epoch += 1
         return {"loss": total / max(1, count), "lr": lr, "epoch_seconds": time.perf_counter() - start}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "net": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = int(state["epoch"])

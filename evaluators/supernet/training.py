@@ -109,7 +109,36 @@ def subnet_accuracy(
 EXTREMES = ("fixed", "drawn", "cycled")  # which ConvOps the sandwich's extremes take (`SandwichTrainer`)
 
 
-class SandwichTrainer:
+class EpochTrainer:
+    """What the supernet trainers share: a network trained epoch by epoch with an optimizer and a
+    scheduler, whose whole state (``state_dict``) resumes an interrupted training."""
+
+    net: nn.Module
+    schedule: Schedule
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    epoch: int
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.schedule.epochs
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+
+
+class SandwichTrainer(EpochTrainer):
     """Trains a supernet epoch by epoch with the sandwich rule and in-place distillation.
 
     Plain layers (no shortcut) start as their shortcut: their paths' last BatchNorm is zeroed and,
@@ -158,10 +187,6 @@ class SandwichTrainer:
         self.total_steps = schedule.epochs * self.steps_per_epoch
         self.scheduler = cosine(self.optimizer, self.total_steps)
         self.epoch = 0  # epochs completed
-
-    @property
-    def done(self) -> bool:
-        return self.epoch >= self.schedule.epochs
 
     @property
     def references(self) -> dict[str, Architecture]:
@@ -225,17 +250,3 @@ class SandwichTrainer:
                 total, count = total + self.step(x, y, rng) * len(y), count + len(y)
         self.epoch += 1
         return {"loss": total / max(1, count), "lr": lr, "epoch_seconds": time.perf_counter() - start}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "net": self.net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch = int(state["epoch"])
