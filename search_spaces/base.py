@@ -153,9 +153,11 @@ class SearchSpace(ABC):
             )
 
     # -- random variation -----------------------------------------------------------------------
-    def sample(self, rng: np.random.Generator) -> Architecture:
-        """Each gene drawn uniformly from its choices."""
-        return self.decode({n: self._draw(choices_of(d), rng) for n, d in self.distributions().items()})
+    def sample(self, rng: np.random.Generator, fixed: Mapping[str, Any] | None = None) -> Architecture:
+        """Each gene drawn uniformly from its choices; ``fixed`` genes then set to the values given
+        (before the canonical form, so genes that depend on them keep their draws)."""
+        drawn = {n: self._draw(choices_of(d), rng) for n, d in self.distributions().items()}
+        return self.decode({**drawn, **(fixed or {})})
 
     def sample_balanced(self, n: int, rng: np.random.Generator) -> list[Architecture]:
         """``n`` architectures in which every gene takes each of its choices equally often, as far as

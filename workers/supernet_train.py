@@ -27,14 +27,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from ray import tune
 
-from core.errors import InvalidArchitectureError, NasError
+from core.errors import NasError
 from evaluators.datasets import dataset_info, load_split, recalibration_images
-from evaluators.supernet.cells import DEFAULT_MACRO, CellSupernet, SinglePathTrainer
-from evaluators.supernet.checkpoint import build_supernet, save_supernet, supernet_class
+from evaluators.supernet.cells import SinglePathTrainer
+from evaluators.supernet.checkpoint import FIXED_GENES, build_supernet, save_supernet, supernet_class
 from evaluators.supernet.network import StagedSupernet
 from evaluators.supernet.training import EXTREMES, SandwichTrainer, Schedule, subnet_accuracy
-from search_spaces import get_space
-from search_spaces.cells.space import CellSpace
 from store import artifacts as repo
 from workers.ray_runtime import ensure_ray
 
@@ -69,18 +67,12 @@ class SupernetRun:
     recal_images: int = 256
     val_limit: int | None = 2000
     test_limit: int | None = None
-    macro: str | None = None  # a cell space's fixed macro setting (default `cells.DEFAULT_MACRO`)
+    macro: str | None = None  # a cell space's macro setting, the sparse space's backbone and width (fixed)
 
     def __post_init__(self) -> None:
-        if supernet_class(self.space) is CellSupernet:
-            space = get_space(self.space)
-            assert isinstance(space, CellSpace)
-            try:  # checked (and normalised) now, not in the trial
-                parsed = space.macro_codec.parse(self.macro or DEFAULT_MACRO)
-                macro = space.macro_codec.format(space.check_macro(parsed))
-            except InvalidArchitectureError as e:
-                raise NasError(f"macro: {e}") from None
-            object.__setattr__(self, "macro", macro)
+        cls = supernet_class(self.space)
+        if cls in FIXED_GENES:  # checked (and normalised) now, not in the trial
+            object.__setattr__(self, "macro", cls.check_macro(self.space, self.macro or cls.default_macro))  # type: ignore[union-attr]
         elif self.macro is not None:
             raise NasError(f"macro: only cell spaces have a macro setting to fix, not {self.space}")
         Schedule(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)  # validates
@@ -161,9 +153,8 @@ def make_trainer(
 ) -> SandwichTrainer | SinglePathTrainer:
     """The run's supernet and its trainer: single-path for a cell space, the sandwich rule otherwise."""
     if run.macro is not None:
-        cells = build_supernet(run.space, shape=shape, width=run.width, macro=run.macro)
-        assert isinstance(cells, CellSupernet)
-        return SinglePathTrainer(cells, train, schedule, seed=run.seed)
+        fixed = build_supernet(run.space, shape=shape, width=run.width, macro=run.macro)
+        return SinglePathTrainer(fixed, train, schedule, seed=run.seed)
     net = build_supernet(run.space, shape=shape, width=run.width)
     assert isinstance(net, StagedSupernet)
     return SandwichTrainer(

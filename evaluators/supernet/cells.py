@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import NasError
+from core.errors import InvalidArchitectureError, NasError
 from evaluators.supernet.training import EpochTrainer, make_optimizer
 from evaluators.training import batches, cosine
 from search_spaces import get_space
@@ -103,9 +103,27 @@ class CellSupernet(nn.Module):
                 return [found[k] for k in keys]
         raise NasError(f"cell supernet: {len(wanted) - len(found)} saved operations are not in this space's version")
 
+    default_macro = DEFAULT_MACRO
+
+    @classmethod
+    def check_macro(cls, space: str, macro: str) -> str:
+        """``macro`` normalised; `NasError` naming the gene and its allowed values."""
+        found = get_space(space)
+        assert isinstance(found, CellSpace)
+        try:
+            return found.macro_codec.format(found.check_macro(found.macro_codec.parse(macro)))
+        except InvalidArchitectureError as e:
+            raise NasError(f"macro: {e}") from None
+
     def options(self) -> dict[str, Any]:
         """What a checkpoint needs to rebuild this supernet (besides shape and width)."""
         return {"macro": self.macro, "keys": self.keys}
+
+    def references(self, seed: int) -> dict[str, Architecture]:
+        """The subnets the training reports: the published cells (NASNet-A) and a seeded random pair."""
+        published = next(iter(self.space.reference_genomes().values()))
+        random = self.sample(np.random.default_rng(seed + 7))
+        return {"published": self.at_macro(self.space.from_genome(published)), "random": random}
 
     def at_macro(self, arch: Architecture) -> Architecture:
         """``arch``'s cells at this supernet's macro setting."""
@@ -157,20 +175,19 @@ class CellSupernet(nn.Module):
 
 
 class SinglePathTrainer(EpochTrainer):
-    """Trains a `CellSupernet` epoch by epoch: each step one uniformly drawn architecture, on the
-    labels (SGD with Nesterov momentum, cosine learning rate, gradient clipping: the supernet
-    `Schedule`). ``references`` are the architectures whose accuracy the training reports: the
-    space's published cells (NASNet-A) and one seeded random pair, at the supernet's macro."""
+    """Trains a `CellSupernet` (or `pruned.PrunedSupernet`) epoch by epoch: each step the
+    architecture the supernet's ``sample`` draws (a uniform one; the pruned supernet's dense
+    network), on the labels (SGD with Nesterov momentum, cosine learning rate, gradient clipping:
+    the supernet `Schedule`). ``references`` are the subnets whose accuracy the training reports."""
 
-    def __init__(self, net: CellSupernet, data: Arrays, schedule: Schedule, *, seed: int = 0) -> None:
+    def __init__(self, net: Any, data: Arrays, schedule: Schedule, *, seed: int = 0) -> None:
         self.net, self.data, self.schedule, self.seed = net, data, schedule, seed
         self.optimizer = make_optimizer(net, schedule)
         self.params = [p for p in net.parameters() if p.requires_grad]
         self.total_steps = schedule.epochs * math.ceil(len(data) / schedule.batch_size)
         self.scheduler = cosine(self.optimizer, self.total_steps)
         self.epoch = 0
-        published = [self.net.at_macro(self.net.space.from_genome(g)) for g in net.space.reference_genomes().values()]
-        self.references = {"published": published[0], "random": net.sample(np.random.default_rng(seed + 7))}
+        self.references = net.references(seed)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, rng: np.random.Generator) -> float:
         self.optimizer.zero_grad(set_to_none=True)

@@ -1,7 +1,8 @@
 """Supernet checkpoint files: weights plus what they were built for, loadable without pickled code.
 
-A file holds ``{"format", "space", "shape", "width", "state_dict", "info"}`` (and, for a cell
-space's `CellSupernet`, ``"options"``: its macro setting and operation keys) saved with
+A file holds ``{"format", "space", "shape", "width", "state_dict", "info"}`` (and, for the
+supernets trained at a fixed setting, `CellSupernet` and `PrunedSupernet`, ``"options"``: that
+setting, and a cell supernet's operation keys) saved with
 ``torch.save`` and read with ``torch.load(weights_only=True)`` (tensors and plain values only, so
 loading a file cannot run code).
 """
@@ -16,18 +17,21 @@ import torch
 from core.errors import NasError, UnknownPluginError
 from evaluators.supernet.cells import CellSupernet
 from evaluators.supernet.network import FBNetSupernet, MnasNetSupernet, ProxylessNasSupernet, StagedSupernet
+from evaluators.supernet.pruned import PrunedSupernet
 
 FORMAT = "nas-supernet/2"  # 2: one MBConv path per position (elastic expansion)
-SUPERNETS: dict[str, type[StagedSupernet] | type[CellSupernet]] = {
+SUPERNETS: dict[str, type[StagedSupernet] | type[CellSupernet] | type[PrunedSupernet]] = {
     "fbnet": FBNetSupernet,
     "mnasnet": MnasNetSupernet,
     "nasnet": CellSupernet,
     "proxylessnas": ProxylessNasSupernet,
+    "sparse": PrunedSupernet,
 }
-Supernet = StagedSupernet | CellSupernet
+Supernet = StagedSupernet | CellSupernet | PrunedSupernet
+FIXED_GENES = (CellSupernet, PrunedSupernet)  # supernets trained at a fixed setting (``macro``) of the space
 
 
-def supernet_class(space: str) -> type[StagedSupernet] | type[CellSupernet]:
+def supernet_class(space: str) -> type[StagedSupernet] | type[CellSupernet] | type[PrunedSupernet]:
     """The supernet of search space ``space``."""
     if space not in SUPERNETS:
         raise UnknownPluginError(f"no supernet for search space {space!r}; supernets exist for: {', '.join(SUPERNETS)}")
@@ -37,8 +41,8 @@ def supernet_class(space: str) -> type[StagedSupernet] | type[CellSupernet]:
 def build_supernet(space: str, *, shape: dict[str, int], width: float = 1.0, **options: Any) -> Supernet:
     """The untrained supernet of ``space``; ``options`` are a cell supernet's (``macro``, ``keys``)."""
     cls = supernet_class(space)
-    if cls is CellSupernet:
-        return CellSupernet(space, **shape, width=width, **options)
+    if cls in FIXED_GENES:
+        return cls(space, **shape, width=width, **options)  # type: ignore[misc]
     return cls(**shape, width=width)  # type: ignore[call-arg]
 
 
@@ -53,7 +57,7 @@ def save_supernet(path: Path, net: Supernet, *, info: dict[str, Any] | None = No
         "state_dict": net.state_dict(),
         "info": dict(info or {}),
     }
-    if isinstance(net, CellSupernet):
+    if isinstance(net, FIXED_GENES):
         payload["options"] = net.options()
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)

@@ -18,15 +18,17 @@ from torch import nn
 
 from evaluators.datasets import Arrays
 from evaluators.supernet.training import batches, channels_last
+from search_spaces.ops.sparse_modules import SparseLinear
 
 READOUTS = ("ridge", "inherited")
 
 
 @torch.inference_mode()
 def head_features(model: nn.Module, data: Arrays, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The inputs of ``model``'s last ``nn.Linear`` (its pooled head features) and its logits on ``data``."""
+    """The inputs of ``model``'s last linear layer (its pooled head features; the sparse space's
+    classifier is a `SparseLinear`) and its logits on ``data``."""
     model.eval()
-    classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    classifier = [m for m in model.modules() if isinstance(m, nn.Linear | SparseLinear)][-1]
     seen: list[torch.Tensor] = []
     hook = classifier.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0]))
     try:
