@@ -9,8 +9,8 @@ a concatenated state (twice the channels) has weights apart from the same operat
 single one. The macro setting (cells per stage, filters, stem) is fixed: architectures differ
 only in their cells, as the NASNet search trains them.
 
-The keys are found by drawing ``coverage`` architectures (seeded) and kept with the weights, so
-a loaded supernet has exactly the modules it was trained with. `extract` gives ``space.build``'s
+The operations are found by drawing ``coverage`` architectures (seeded); their specs are kept
+with the weights, so a loaded supernet has exactly the modules it was trained with. `extract` gives ``space.build``'s
 network with copies of the inherited weights (same parameters, same outputs).
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from evaluators.training import batches, cosine
 from search_spaces import get_space
 from search_spaces.cells.space import CellSpace
 from search_spaces.ops.modules import build_op, init_weights
+from search_spaces.ops.spec import OpSpec
 
 if TYPE_CHECKING:
     from evaluators.datasets import Arrays
@@ -60,7 +62,7 @@ class CellSupernet(nn.Module):
         input_size: int = 224,
         num_classes: int = 1000,
         width: float = 1.0,
-        keys: list[str] | None = None,
+        specs: list[dict[str, Any]] | None = None,
         coverage: int = COVERAGE,
         seed: int = 0,
     ) -> None:
@@ -75,33 +77,22 @@ class CellSupernet(nn.Module):
         self.shape = {"in_channels": in_channels, "input_size": input_size, "num_classes": num_classes}
         self.width = 1.0
         self._steps: dict[str, list[Step]] = {}
-        if keys is None:
+        if specs is None:
             rng = np.random.default_rng(seed)
-            specs: dict[str, Step] = {}
+            values = self.space.macro_codec.values(self.space.macro_codec.parse(self.macro)).values()
+            fixed = dict(zip(self.space.macro_genes, values, strict=True))  # the macro genes, set on every draw
+            found: dict[str, OpSpec] = {}
             for _ in range(coverage):
-                for step in self.steps(self.at_macro(self.space.sample(rng)), cache=False):
-                    specs.setdefault(key_of(step), step)
-            keys = sorted(specs)
-            modules = [build_op(specs[k].spec) for k in keys]
+                for step in self.steps(self.space.sample(rng, fixed), cache=False):
+                    found.setdefault(key_of(step), step.spec)
+            ops = [found[k] for k in sorted(found)]
         else:
-            modules = self._modules_for(keys, seed)
-        self.keys = list(keys)
+            ops = [OpSpec(**{**d, "attrs": tuple(tuple(a) for a in d["attrs"])}) for d in specs]
+        self.keys = [f"{op.name}|{op.signature()}" for op in ops]
+        self.specs = ops
         self.index = {k: i for i, k in enumerate(self.keys)}
-        self.paths = nn.ModuleList(modules)
+        self.paths = nn.ModuleList(build_op(op) for op in ops)
         init_weights(self)
-
-    def _modules_for(self, keys: list[str], seed: int) -> list[nn.Module]:
-        """The modules of saved ``keys`` (found again by drawing until every key is seen)."""
-        wanted, found = set(keys), {}
-        rng = np.random.default_rng(seed)
-        for _ in range(20 * COVERAGE):
-            for step in self.steps(self.at_macro(self.space.sample(rng)), cache=False):
-                k = key_of(step)
-                if k in wanted and k not in found:
-                    found[k] = build_op(step.spec)
-            if len(found) == len(wanted):
-                return [found[k] for k in keys]
-        raise NasError(f"cell supernet: {len(wanted) - len(found)} saved operations are not in this space's version")
 
     default_macro = DEFAULT_MACRO
 
@@ -116,8 +107,12 @@ class CellSupernet(nn.Module):
             raise NasError(f"macro: {e}") from None
 
     def options(self) -> dict[str, Any]:
-        """What a checkpoint needs to rebuild this supernet (besides shape and width)."""
-        return {"macro": self.macro, "keys": self.keys}
+        """What a checkpoint needs to rebuild this supernet (besides shape and width): the macro
+        setting and every operation's spec (so loading draws nothing)."""
+        return {
+            "macro": self.macro,
+            "specs": [{**asdict(op), "attrs": [list(a) for a in op.attrs]} for op in self.specs],
+        }
 
     def references(self, seed: int) -> dict[str, Architecture]:
         """The subnets the training reports: the published cells (NASNet-A) and a seeded random pair."""
