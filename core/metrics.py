@@ -99,5 +99,20 @@ for _m in (
     Metric("energy_mj", "min", "mJ", "Energy of one inference on the job's device.", log_scale=True, scope="device"),
     Metric("nonzero_params", "min", "count", "Weights a sparse network's masks keep.", log_scale=True),
     Metric("nonzero_macs", "min", "count", "Multiply-accumulates of the weights the masks keep.", log_scale=True),
+    *(
+        Metric(
+            name,
+            "max",
+            "log score",
+            f"Zero-cost proxy of accuracy at initialisation: {text}.",
+            scope="dataset",
+            default_evaluator="zero_cost",
+        )
+        for name, text in (
+            ("synflow", "log of the summed |weight x gradient| of the all-ones synaptic flow (Tanaka et al. 2020)"),
+            ("naswot", "log-determinant of one batch's activation-pattern kernel (Mellor et al. 2021)"),
+            ("grad_norm", "log of the summed gradient norms of one batch's cross-entropy"),
+        )
+    ),
 ):
     register_metric(_m)

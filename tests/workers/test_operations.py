@@ -129,8 +129,8 @@ def test_a_dass_search_is_registered_and_resumes_where_it_stopped(sqlite_db: Dat
 
 
 def test_supernet_requests_are_checked_before_training(sqlite_db: Database, settings: Settings) -> None:
-    with pytest.raises(NasError, match="no supernet for search space 'nasnet'"):
-        train_supernet(sqlite_db, settings, SupernetTrainRequest(epochs=1, space="nasnet", dataset="digits"))
+    with pytest.raises(NasError, match="no supernet for search space 'nb201'"):
+        train_supernet(sqlite_db, settings, SupernetTrainRequest(epochs=1, space="nb201", dataset="digits"))
     with pytest.raises(NasError, match="unknown dataset 'mnist'"):
         train_supernet(sqlite_db, settings, SupernetTrainRequest(epochs=1, dataset="mnist"))
 

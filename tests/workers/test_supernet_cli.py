@@ -60,7 +60,8 @@ def test_list_shows_registered_supernets_and_bad_input_gets_one_line(tmp_path: P
     assert nas("supernet", "list", "--dataset", "fashion-mnist")[:2] == (0, "")
 
     code, _, err = nas("supernet", "train", "--space", "nb201", "--dataset", "digits", "--epochs", "1")
-    no_nb201 = "error: no supernet for search space 'nb201'; supernets exist for: fbnet, mnasnet, nasnet, proxylessnas"
+    known = "fbnet, mnasnet, nasnet, proxylessnas, sparse"
+    no_nb201 = f"error: no supernet for search space 'nb201'; supernets exist for: {known}"
     assert code == 2 and err.strip() == no_nb201
     code, _, err = nas("supernet", "train", "--space", "mnasnet", "--macro", "N=1 f=8 stem=1", "--epochs", "1")
     assert code == 2 and "macro: only cell spaces have a macro setting to fix, not mnasnet" in err

@@ -97,8 +97,8 @@ def test_a_missing_dataset_fails_before_any_training(sqlite_db: Database, tmp_pa
         train_supernet(run, db=sqlite_db, settings=settings)
     assert str(tmp_path / "data" / "cifar10") in str(err.value) and "cifar-10-python.tar.gz" in str(err.value)
     assert not (settings.artifacts / "ray").exists()
-    with pytest.raises(NasError, match="no supernet for search space 'nasnet'"):
-        SupernetRun(space="nasnet", dataset="digits", epochs=1)
+    with pytest.raises(NasError, match="no supernet for search space 'nb201'"):
+        SupernetRun(space="nb201", dataset="digits", epochs=1)
     with pytest.raises(NasError, match="random_subnets must be >= 0, got -1"):
         SupernetRun(space="mnasnet", dataset="digits", epochs=1, random_subnets=-1)
 
