@@ -45,8 +45,13 @@ DEFAULT_MACRO = "N=1 f=8 stem=1"  # the NASNet supernet's macro setting unless a
 COVERAGE = 3000  # architectures drawn to find the operations (1,470 after 1,000 draws, 1,478 after 3,000 for N=1 f=8)
 
 
+def op_key(op: OpSpec) -> str:
+    """Where an operation sits and what it is: the key its shared weights are kept under."""
+    return f"{op.name}|{op.signature()}"
+
+
 def key_of(step: Step) -> str:
-    return f"{step.spec.name}|{step.spec.signature()}"
+    return op_key(step.spec)
 
 
 class CellSupernet(nn.Module):
@@ -88,7 +93,7 @@ class CellSupernet(nn.Module):
             ops = [found[k] for k in sorted(found)]
         else:
             ops = [OpSpec(**{**d, "attrs": tuple(tuple(a) for a in d["attrs"])}) for d in specs]
-        self.keys = [f"{op.name}|{op.signature()}" for op in ops]
+        self.keys = [op_key(op) for op in ops]
         self.specs = ops
         self.index = {k: i for i, k in enumerate(self.keys)}
         self.paths = nn.ModuleList(build_op(op) for op in ops)
