@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -70,6 +71,11 @@ WEIGHT_SOURCES: Registry[WeightSource] = Registry(
     "weight source", {"supernet": "service.exports.weights:supernet_weights"}
 )
 log = logging.getLogger(__name__)
+# torch.fx tracing patches `nn.Module.__call__` for the whole process, and two traces at once restore
+# each other's patch: the loser's tracer stays installed and every later forward pass in the process
+# fails ("module is not installed as a submodule"). torch.export and the dynamo ONNX exporter hold
+# process-wide state too, so the model files of one bundle are built at a time.
+_TRACING = threading.Lock()
 
 
 class OnnxMismatchError(RuntimeError):
@@ -237,13 +243,16 @@ def build_bundle(
         title = f"{space.name} architecture {arch.arch_id} (job {job['id']}, candidate {candidate['seq']})"
         checks: dict[str, Any] = {}
         failed: dict[str, str] = {}
-        for name in FILES:
-            try:
-                checks.update(BUILDERS[name](model, example, work / name, title))
-            except Exception as e:  # one format's failure must not take the other files down
-                log.warning("candidate %s of job %s: %s not built: %s", candidate["seq"], job["id"], name, e)
-                (work / name).unlink(missing_ok=True)
-                failed[name] = _reason(e)
+        with _TRACING:
+            if (final / "arch.json").exists():  # built by the request this one waited for
+                return final
+            for name in FILES:
+                try:
+                    checks.update(BUILDERS[name](model, example, work / name, title))
+                except Exception as e:  # one format's failure must not take the other files down
+                    log.warning("candidate %s of job %s: %s not built: %s", candidate["seq"], job["id"], name, e)
+                    (work / name).unlink(missing_ok=True)
+                    failed[name] = _reason(e)
         built = [name for name in FILES if name not in failed]
         manifest = {
             "schema_version": SCHEMA_VERSION,

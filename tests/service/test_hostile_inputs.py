@@ -9,6 +9,7 @@ import io
 import zipfile
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import KEY, spec, wait
@@ -81,9 +82,11 @@ def test_concurrent_front_zips_are_all_whole(api: TestClient, job_id: str, reque
         answer = api.get(f"/api/jobs/{job_id}/front.zip?limit=1")
         return answer.status_code, answer.content
 
+    forward = torch.nn.Module.__call__
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(fetch, range(6)))
     assert [code for code, _ in answers] == [200] * 6
+    assert torch.nn.Module.__call__ is forward  # no tracer left patched in by concurrent fx traces
     for _, body in answers:
         with zipfile.ZipFile(io.BytesIO(body)) as z:
             assert z.testzip() is None and "manifest.json" in z.namelist()
