@@ -20,18 +20,20 @@ from pydantic import Field
 
 from core.errors import NasError
 from evaluators.base import DataDirs, Evaluator, EvaluatorOptions, Need, StoredArtifact, Task
-from evaluators.datasets import load_split, recalibration_images
+from evaluators.datasets import Arrays, load_split, recalibration_images
 from evaluators.supernet.checkpoint import load_supernet
 from evaluators.supernet.readout import READOUTS, readout_accuracy
-from evaluators.supernet.training import SCORE_BATCH, scoring_model
+from evaluators.supernet.training import SCORE_BATCH, FineTune, fold_batchnorm, inherited
 
 if TYPE_CHECKING:
     from search_spaces import Architecture
 
+FINETUNE_SEED = 11  # the fine-tune's images (the recalibration sample's seed is RECAL_SEED)
+
 
 class SupernetEvaluator(Evaluator):
     """``accuracy`` on the validation split with inherited weights after BatchNorm recalibration,
-    read out by ``readout``."""
+    read out by ``readout``; optionally after a short fixed fine-tune (``finetune_images``)."""
 
     name: ClassVar[str] = "supernet"
     produces: ClassVar[tuple[str, ...]] = ("accuracy",)
@@ -57,6 +59,10 @@ class SupernetEvaluator(Evaluator):
         readout: Literal["ridge", "inherited"] = Field(
             "ridge", description="ridge: a cross-validated linear readout per candidate; inherited: the shared head."
         )
+        finetune_images: int = Field(
+            0, ge=0, le=100_000, description="Fine-tune each subnet for one epoch on this many train images (0: none)."
+        )
+        finetune_lr: float = Field(0.01, gt=0.0, le=1.0, description="The fine-tune's first learning rate (cosine).")
 
     def __init__(
         self,
@@ -70,6 +76,8 @@ class SupernetEvaluator(Evaluator):
         batch_size: int = SCORE_BATCH,
         threads: int | None = None,
         readout: str = "ridge",
+        finetune_images: int = 0,
+        finetune_lr: float = 0.01,
     ) -> None:
         if task.dataset is None:
             raise NasError("supernet evaluator: the task names no dataset to score on")
@@ -98,6 +106,11 @@ class SupernetEvaluator(Evaluator):
         self.val = load_split(task.dataset, "val", data_dirs=dirs, limit=val_limit)
         train = load_split(task.dataset, "train", data_dirs=dirs)
         self.recal = recalibration_images(train, recal_images)
+        self.tune = None
+        if finetune_images > 0:  # seeded images apart from the recalibration sample's seed
+            count = min(finetune_images, len(train))
+            pick = np.sort(np.random.default_rng(FINETUNE_SEED).choice(len(train), count, replace=False))
+            self.tune = FineTune(Arrays(train.x[pick], train.y[pick]), lr=finetune_lr)
         self.cache: dict[str, dict[str, float]] = {}
         self.computed = 0  # subnets actually evaluated (cache misses)
 
@@ -109,8 +122,13 @@ class SupernetEvaluator(Evaluator):
 
     def score(self, arch: Architecture, *, readout: str | None = None, recal: np.ndarray | None = None) -> float:
         """``arch``'s score, uncached; ``readout`` and ``recal`` default to the evaluator's own."""
-        model = scoring_model(self.net, arch, recal=self.recal if recal is None else recal)
+        model = fold_batchnorm(self.subnet(arch, recal=recal))
         return readout_accuracy(model, self.val, readout=readout or self.readout, batch_size=self.batch_size)
+
+    def subnet(self, arch: Architecture, *, recal: np.ndarray | None = None) -> torch.nn.Module:
+        """``arch``'s network as scored (before BatchNorm folding): inherited weights, the fine-tune
+        when asked, BatchNorm re-estimated on ``recal`` (default: the evaluator's images)."""
+        return inherited(self.net, arch, recal=self.recal if recal is None else recal, tune=self.tune)
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -121,4 +139,6 @@ class SupernetEvaluator(Evaluator):
             "recal_images": len(self.recal),
             "val_images": len(self.val),
             "readout": self.readout,
+            "finetune_images": len(self.tune.data) if self.tune else 0,
+            "finetune_lr": self.tune.lr if self.tune else None,
         }

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from evaluators.supernet.network import StagedSupernet, largest_arch, smallest_arch
-from evaluators.training import SCORE_BATCH, accuracy, batches, cosine, recalibrate_bn, sgd
+from evaluators.training import SCORE_BATCH, accuracy, batches, cosine, recalibrate_bn, sgd, train_epochs
 from evaluators.training import channels_last as channels_last  # re-exported (readout, benchmarks)
 
 if TYPE_CHECKING:
@@ -84,18 +84,44 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def inherited(supernet: Supernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256) -> nn.Module:
-    """``arch``'s subnet with inherited weights, channels-last, its BatchNorm statistics re-estimated
-    on ``recal``: the network the ``supernet`` evaluator scores."""
+@dataclass(frozen=True)
+class FineTune:
+    """A short fixed fine-tune of an inherited subnet: one epoch over ``data`` (the same seeded
+    images for every candidate), SGD with Nesterov momentum, cosine from ``lr`` to 0, no weight
+    decay. A sparse layer trains its masked weight, so pruned weights stay pruned."""
+
+    data: Arrays
+    lr: float = 0.01
+    batch_size: int = 64
+    seed: int = 0
+
+    def __call__(self, model: nn.Module) -> None:
+        optimizer = sgd(model, lr=self.lr, momentum=0.9, weight_decay=0.0, nesterov=True)
+        steps = math.ceil(len(self.data) / self.batch_size)
+        for _ in train_epochs(model, self.data, optimizer=optimizer, scheduler=cosine(optimizer, steps), epochs=1,
+                              batch_size=self.batch_size, grad_clip=5.0, seed=self.seed):  # fmt: skip
+            pass
+
+
+def inherited(
+    supernet: Supernet, arch: Architecture, *, recal: np.ndarray, batch_size: int = 256, tune: FineTune | None = None
+) -> nn.Module:
+    """``arch``'s subnet with inherited weights, channels-last, fine-tuned by ``tune`` when given,
+    its BatchNorm statistics re-estimated on ``recal``: the network the ``supernet`` evaluator scores."""
     model = supernet.extract(arch).to(memory_format=torch.channels_last)
+    if tune is not None:
+        tune(model)
     recalibrate_bn(model, recal, batch_size)
     return model
 
 
-def scoring_model(supernet: Supernet, arch: Architecture, *, recal: np.ndarray) -> nn.Module:
-    """What the ``supernet`` evaluator scores: `inherited` (BatchNorm recalibrated on ``recal`` in
-    batches of up to 256), then BatchNorm folded into the convolutions (`fold_batchnorm`)."""
-    return fold_batchnorm(inherited(supernet, arch, recal=recal))
+def scoring_model(
+    supernet: Supernet, arch: Architecture, *, recal: np.ndarray, tune: FineTune | None = None
+) -> nn.Module:
+    """What the ``supernet`` evaluator scores: `inherited` (fine-tuned by ``tune``, BatchNorm
+    recalibrated on ``recal`` in batches of up to 256), then BatchNorm folded into the convolutions
+    (`fold_batchnorm`)."""
+    return fold_batchnorm(inherited(supernet, arch, recal=recal, tune=tune))
 
 
 def subnet_accuracy(

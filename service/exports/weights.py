@@ -19,7 +19,6 @@ def supernet_weights(
     produced: dict[str, Any], arch: Architecture, task: Task, settings: Settings
 ) -> tuple[nn.Module, dict[str, Any]] | None:
     from evaluators.supernet.evaluator import SupernetEvaluator
-    from evaluators.supernet.training import inherited
 
     artifact_id = produced.get("artifact_id")
     if not artifact_id or settings is None:
@@ -38,15 +37,20 @@ def supernet_weights(
         artifact_id=artifact_id,
         recal_images=int(produced.get("recal_images", 256)),
         val_limit=1,
+        finetune_images=int(produced.get("finetune_images") or 0),
+        finetune_lr=float(produced.get("finetune_lr") or 0.01),
     )
-    model = inherited(scorer.net, arch, recal=scorer.recal).to(memory_format=torch.contiguous_format)
+    model = scorer.subnet(arch).to(memory_format=torch.contiguous_format)
     return model, {
         "source": "supernet",
         "artifact_id": artifact_id,
         "checkpoint": path.name,
         "width": scorer.net.width,
         "bn_recalibrated_on": len(scorer.recal),
-        "note": "inherited from the trained supernet, BatchNorm statistics re-estimated as when scored",
+        "finetune_images": len(scorer.tune.data) if scorer.tune else 0,
+        "note": "inherited from the trained supernet"
+        + (", fine-tuned" if scorer.tune else "")
+        + ", BatchNorm statistics re-estimated as when scored",
         "readout": _readout_note(str(produced.get("readout", "inherited"))),
     }
 

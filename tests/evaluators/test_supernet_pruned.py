@@ -11,6 +11,7 @@ import torch
 
 from core.errors import NasError
 from evaluators import EVALUATORS, Task
+from evaluators.base import Evaluator
 from evaluators.supernet.checkpoint import load_supernet, save_supernet
 from evaluators.supernet.pruned import PrunedSupernet
 from search_spaces import get_space
@@ -75,3 +76,26 @@ def test_nas_supernet_train_for_sparse_then_the_evaluator_scores_pruned_candidat
     outcomes = evaluator.evaluate([evaluator.net.candidate(rng) for _ in range(3)])
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
     assert len({o.metrics["accuracy"] for o in outcomes}) > 1
+
+
+def test_the_fine_tune_trains_the_kept_weights_only_and_is_repeatable(tmp_path: Path) -> None:
+    from store.settings import Settings
+
+    net = PrunedSupernet(macro="mobilenet_v1 w0.5", **SHAPE)
+    checkpoint = save_supernet(tmp_path / "sparse.pt", net)
+    arch = net.candidate(np.random.default_rng(3))
+
+    def evaluator(images: int) -> Evaluator:
+        return EVALUATORS.get("supernet")(task=Task("sparse", dataset="digits", **SHAPE), checkpoint=checkpoint,
+                                          data_dirs=list(Settings().data_dirs), recal_images=64, val_limit=96,
+                                          readout="inherited", finetune_images=images)  # fmt: skip
+
+    plain, tuned, again = evaluator(0), evaluator(128), evaluator(128)
+    before, after = plain.subnet(arch), tuned.subnet(arch)
+    moved = 0
+    for (name, a), (_, b) in zip(sparse_layers(before), sparse_layers(after), strict=True):
+        assert torch.equal(a.mask, b.mask), name  # the fine-tune keeps each layer's sparsity pattern
+        moved += int(not torch.allclose(a.weight * a.mask, b.weight * b.mask))
+    assert moved == len(list(sparse_layers(after)))
+    assert tuned.provenance()["finetune_images"] == 128 and plain.provenance()["finetune_images"] == 0
+    assert tuned.score(arch) == again.score(arch) and tuned.score(arch) != plain.score(arch)
