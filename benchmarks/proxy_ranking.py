@@ -1,6 +1,7 @@
 """How well cheap evaluators rank a space's ground truth, with bootstrap intervals beside the ceiling.
 
-    .venv/bin/python -m benchmarks.proxy_ranking --space mnasnet [--supernet] [--proxy-seeds 3]
+    .venv/bin/python -m benchmarks.proxy_ranking --space mnasnet|nasnet|sparse [--supernet]
+        [--supernet-epochs E] [--supernet-seeds S] [--finetune 0,256] [--proxy-seeds 3]
 
 Reads the records of `benchmarks.ground_truth` (``benchmarks/results/ground_truth/<space>/<recipe>``)
 — the truth of an architecture is its validation accuracy averaged over its seeds — and ranks it
@@ -9,24 +10,30 @@ with every cheap evaluator on the same architectures:
 * baselines: parameters, MACs, the number of layers with a shortcut (of the network trained);
 * zero-cost proxies (the ``zero_cost`` evaluator: synflow, NASWOT, grad-norm; one batch, at the
   recipe's width), each with ``--proxy-seeds`` seeds of initialisation and batch (mean tau);
-* with ``--supernet``, the MnasNet supernet of `benchmarks.supernet_ranking`'s recipe (trained
-  once under ``--home``, or found there), scored with its default readout.
+* with ``--supernet``, the space's supernet at the ground truth's width or macro setting (MnasNet:
+  `benchmarks.supernet_ranking`'s recipe; trained once under ``--home``, or found there; one per
+  ``--supernet-seeds``), scored with the ridge readout, once per ``--finetune`` value (images of
+  a short fixed fine-tune of each subnet; 0: none).
 
 For each: Kendall tau, Spearman, and top-10% precision (how many of the truly best 10% the
 evaluator puts in its own top 10%), each with a bootstrap 95% interval over architectures; the
 ceiling (Kendall tau between seed 0's and seed 1's rankings — how well the truth agrees with
-itself) and each tau's ratio to it; and the cost per candidate: scoring seconds, plus, for the
+itself), the tau a perfect evaluator would reach against the seeds' mean (`attainable_tau`), and
+each tau's ratio to the ceiling; and the cost per candidate: scoring seconds, plus, for the
 supernet, its training amortised over 1,000 candidates, against the mean seconds of one
 scratch training. Figures are also given on each half of the architectures (``half 0`` /
-``half 1``, a seeded split) so that choices fixed on one half can be reported on the other.
-Writes ``benchmarks/results/proxy_ranking-<space>.json``.
+``half 1``, a seeded split) so that choices fixed on one half can be reported on the other, and
+issue 27's goals for each supernet with how far each is from being met. Writes
+``benchmarks/results/proxy_ranking-<space>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +47,17 @@ from evaluators.supernet.network import scaled_ops
 from search_spaces import get_space
 from search_spaces.ops.spec import total_cost
 from store.settings import Settings
+from workers.supernet_train import SupernetRun
+
+# single-path (NASNet) and dense (sparse) supernets, 12,000 images: epochs for about 20-25 minutes of
+# this 2-core machine (NASNet N=1 f=8: one architecture per step, 12 s per 2,000 image-epochs)
+SUPERNET_EPOCHS = {"nasnet": 8, "sparse": 3}
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOT = 2000
 AMORTISED_OVER = 1000
+BASELINES = ("params", "macs", "shortcut_layers", "synflow", "naswot", "grad_norm")
+GOALS = {"mnasnet": {"tau": 0.65, "low": 0.55, "ratio": 0.8}, "nasnet": {"tau": 0.6}, "sparse": {"tau": 0.6}}
 
 
 def truth_table(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -78,6 +92,36 @@ def stats(truth: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> dic
     }
 
 
+def attainable_tau(seed_tau: float, seeds: float) -> float | None:
+    """The Kendall tau a perfect evaluator would reach against the truth averaged over ``seeds``
+    seeds, given one seed's tau against another (Gaussian model: Greiner's r = sin(pi tau / 2),
+    Spearman-Brown for the mean, the error-free score correlating sqrt(r_mean) with it)."""
+    if seed_tau <= 0:
+        return None
+    r = np.sin(np.pi * seed_tau / 2)
+    r_mean = seeds * r / (1 + (seeds - 1) * r)
+    return round(float(2 / np.pi * np.arcsin(np.sqrt(r_mean))), 3)
+
+
+def goals(r: dict[str, Any]) -> dict[str, Any]:
+    """Issue 27's goals for the supernet(s) of ``r``, each with how far it is from being met."""
+    want = GOALS[r["space"]]
+    everything = r["all"]["evaluators"]
+    base = max(everything[b]["kendall_tau"]["value"] for b in BASELINES if b in everything)
+    out = {}
+    for name, e in everything.items():
+        if not name.startswith("supernet"):
+            continue
+        tau, low, ratio = e["kendall_tau"]["value"], e["kendall_tau"]["ci95"][0], e["ratio_to_ceiling"] or 0.0
+        speed = r["cost"][name]["speedup_vs_scratch"] or 0.0
+        checks = {"tau": (tau, want["tau"]), "speedup": (speed, 100.0), "beats_baselines": (tau, base)}
+        if "low" in want:
+            checks |= {"ci95_low": (low, want["low"]), "ratio_to_ceiling": (ratio, want["ratio"])}
+        out[name] = {k: {"value": v, "goal": g, "met": v >= g if k != "beats_baselines" else v > g,
+                         "short_by": round(max(0.0, g - v), 3)} for k, (v, g) in checks.items()}  # fmt: skip
+    return out
+
+
 def baselines(space_name: str, genomes: list[list[str]], shape: dict[str, int], width: float) -> dict[str, np.ndarray]:
     """Free signals of the network trained: parameters, MACs, layers with a shortcut."""
     space = get_space(space_name)
@@ -110,39 +154,79 @@ def zero_cost(space_name: str, genomes: list[list[str]], task: Task, width: floa
     return {"scores": per_seed, "seconds_per_candidate": float(np.mean(seconds))}
 
 
-def supernet_scores(genomes: list[list[str]], home: Path) -> dict[str, Any]:
-    """The supernet benchmark's default MnasNet supernet (trained once under ``home``) scoring the genomes."""
-    from benchmarks.supernet_ranking import RankingConfig, open_bench, train_one
+def supernet_run(space: str, dataset: str, *, epochs: int | None, seed: int) -> SupernetRun:
+    """The supernet each space is ranked with, at the ground truth's recipe (width, macro setting)."""
+    if space == "mnasnet":  # the supernet benchmark's recipe (sandwich rule, distillation)
+        from benchmarks.supernet_ranking import RankingConfig
+
+        return RankingConfig(epochs=epochs or 4, supernet_seed=seed).run(dataset)
+    recipe = RECIPES[space]
+    macro = {"nasnet": "N={cells} f={filters} stem={stem}", "sparse": "{backbone} w{width}"}[space]
+    fixed = dict(recipe.fixed)
+    return SupernetRun(space=space, dataset=dataset, epochs=epochs or SUPERNET_EPOCHS[space], subset=12000,
+                       seed=seed, macro=macro.format(**fixed), recal_images=128, val_limit=2000,
+                       test_limit=1000)  # fmt: skip
+
+
+def supernet_scores(
+    space_name: str, genomes: list[list[str]], run: SupernetRun, home: Path, *, finetune: int = 0
+) -> dict[str, Any]:
+    """The supernet of ``run`` (trained once under ``home``, or found there) scoring the genomes with
+    the ridge readout, BatchNorm re-estimated on 128 images, 2,000 validation images."""
     from evaluators.supernet.evaluator import SupernetEvaluator
     from store import artifacts as repo
+    from store.session import Database
+    from workers.supernet_train import train_supernet
 
-    config = RankingConfig(home=home)
-    bench = open_bench(config)
-    artifact = train_one(bench, config.run(bench.dataset))
+    settings = Settings(home=home, ray_num_cpus=2)
+    db = Database(settings.db_url)
+    db.migrate()
+
+    def progress(done: int, total: int, _: str) -> None:
+        print(f"  supernet epoch {done}/{total} ({time.strftime('%H:%M:%S')})", flush=True)
+
+    artifact = train_supernet(run, db=db, settings=settings, threads=2, progress=progress)
+    info = dataset_info(run.dataset)
     evaluator = SupernetEvaluator(
-        task=bench.task,
-        checkpoint=repo.verify(bench.settings.artifacts, artifact),
-        data_dirs=bench.data_dirs,
+        task=Task(space_name, info.in_channels, info.input_size, info.num_classes, run.dataset),
+        checkpoint=repo.verify(settings.artifacts, artifact),
+        data_dirs=list(settings.data_dirs),
         artifact_id=artifact.id,
-        recal_images=config.recal,
-        val_limit=config.val,
-        readout=config.readout,
+        recal_images=128,
+        val_limit=2000,
+        readout="ridge",
+        threads=2,
+        finetune_images=finetune,
     )
-    space = get_space("mnasnet")
+    space = get_space(space_name)
     archs = [space.from_genome(g) for g in genomes]
     evaluator.evaluate(archs[:1])  # warm-up
+    evaluator.cache.clear()
     start = time.perf_counter()
     outcomes = evaluator.evaluate(archs)
     per = (time.perf_counter() - start) / len(archs)
+    bad = [o.error for o in outcomes if not o.ok]
+    if bad:
+        raise SystemExit(f"supernet failed on {len(bad)} architectures: {bad[:3]}")
     return {
         "scores": np.array([o.metrics["accuracy"] for o in outcomes]),
         "seconds_per_candidate": per,
         "train_seconds": float(artifact.info["seconds"]),
         "artifact": artifact.id,
+        "run": run.experiment,
+        "accuracy": artifact.info.get("accuracy"),
     }
 
 
-def evaluate(space_name: str, *, with_supernet: bool, proxy_seeds: int, home: Path, gt_home: Path) -> dict[str, Any]:
+def evaluate(
+    space_name: str,
+    *,
+    supernets: Sequence[SupernetRun] = (),
+    finetune: Sequence[int] = (0,),
+    proxy_seeds: int,
+    home: Path,
+    gt_home: Path,
+) -> dict[str, Any]:
     recipe = RECIPES[space_name]
     folder = gt_home / space_name / recipe.name
     table = truth_table(read(folder))
@@ -153,6 +237,7 @@ def evaluate(space_name: str, *, with_supernet: bool, proxy_seeds: int, home: Pa
     s0 = np.array([table[i]["val"][0] for i in ids])
     s1 = np.array([table[i]["val"][1] for i in ids])
     truth = np.array([np.mean(list(table[i]["val"].values())) for i in ids])
+    seeds = np.array([len(table[i]["val"]) for i in ids])
     info = dataset_info(recipe.dataset)
     task = Task(space_name, info.in_channels, info.input_size, info.num_classes, recipe.dataset)
     width = float(recipe.options.get("width", 1.0))
@@ -166,21 +251,20 @@ def evaluate(space_name: str, *, with_supernet: bool, proxy_seeds: int, home: Pa
     zc = zero_cost(space_name, genomes, task, width, proxy_seeds)
     for name, scores in zc["scores"].items():
         candidates[name] = {"scores": scores, "seconds_per_candidate": zc["seconds_per_candidate"]}
-    if with_supernet:
-        if space_name != "mnasnet":
-            raise SystemExit("--supernet: only the MnasNet space has a supernet so far")
-        sn = supernet_scores(genomes, home)
-        candidates["supernet"] = {
-            "scores": [sn["scores"]],
+    for (k, run), tune in itertools.product(enumerate(supernets), finetune):
+        sn = supernet_scores(space_name, genomes, run, home, finetune=tune)
+        name = "supernet" + (f" {k}" if len(supernets) > 1 else "") + (f" ft{tune}" if len(finetune) > 1 else "")
+        candidates[name] = {
+            "scores": [sn.pop("scores")],
             "seconds_per_candidate": sn["seconds_per_candidate"] + sn["train_seconds"] / AMORTISED_OVER,
-            "scoring_seconds": sn["seconds_per_candidate"],
-            "train_seconds": sn["train_seconds"],
-            "artifact": sn["artifact"],
+            "scoring_seconds": sn.pop("seconds_per_candidate"),
+            **sn,
         }
 
     def score_all(rows: np.ndarray) -> dict[str, Any]:
         ceiling = stats(s0[rows], s1[rows], rng)
-        out: dict[str, Any] = {"n": len(rows), "ceiling": ceiling, "evaluators": {}}
+        attainable = attainable_tau(ceiling["kendall_tau"]["value"], float(np.mean(seeds[rows])))
+        out: dict[str, Any] = {"n": len(rows), "ceiling": ceiling, "attainable_tau": attainable, "evaluators": {}}
         for name, c in candidates.items():
             # a proxy with several seeds: the statistics of each seed's ranking, then their mean
             per = [stats(truth[rows], s[rows], rng) for s in c["scores"]]
@@ -216,8 +300,10 @@ def evaluate(space_name: str, *, with_supernet: bool, proxy_seeds: int, home: Pa
         },
         "scores": {name: [s.tolist() for s in c["scores"]] for name, c in candidates.items()},
         "arch_ids": ids,
+        "seeds": seeds.tolist(),
         "truth_values": truth.tolist(),
     }
+    result["goals"] = goals(result)
     return result
 
 
@@ -225,7 +311,8 @@ def print_table(r: dict[str, Any]) -> None:
     a = r["all"]
     c = a["ceiling"]["kendall_tau"]
     ceiling = f"{c['value']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}]"
-    print(f"{r['space']}: {r['architectures']} architectures; ceiling (seed 0 vs seed 1) tau {ceiling}; "
+    print(f"{r['space']}: {r['architectures']} architectures; ceiling (seed 0 vs seed 1) tau {ceiling}, "
+          f"attainable against the seeds' mean {a['attainable_tau']}; "
           f"scratch {r['scratch_seconds_per_candidate']:.0f} s/candidate")  # fmt: skip
     print(f"{'evaluator':16s} {'tau [95% CI]':24s} {'/ceiling':>8s} {'spearman':>9s} {'top-10%':>8s} "
           f"{'half0 tau':>9s} {'half1 tau':>9s} {'s/cand':>8s} {'speed-up':>9s}")  # fmt: skip
@@ -239,19 +326,31 @@ def print_table(r: dict[str, Any]) -> None:
               f"{r['half 0']['evaluators'][name]['kendall_tau']['value']:9.3f} "
               f"{r['half 1']['evaluators'][name]['kendall_tau']['value']:9.3f} "
               f"{cost['seconds_per_candidate']:8.2f} {speed:>9s}")  # fmt: skip
+    for name, checks in r["goals"].items():
+        print(f"{name} goals: " + "; ".join(
+            f"{k} {c['value']} vs {c['goal']}: " + ("met" if c["met"] else f"short by {c['short_by']}")
+            for k, c in checks.items()))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", choices=sorted(RECIPES), required=True)
-    parser.add_argument("--supernet", action="store_true", help="also rank with the MnasNet supernet")
+    parser.add_argument("--supernet", action="store_true", help="also rank with the space's supernet")
+    parser.add_argument("--supernet-epochs", type=int, default=None, help="its training epochs (default per space)")
+    parser.add_argument("--supernet-seeds", type=int, default=1, help="supernets trained with seeds 0..n-1")
+    parser.add_argument(
+        "--finetune", default="0", help="fine-tune each subnet on this many images (a comma list: each)"
+    )
     parser.add_argument("--proxy-seeds", type=int, default=3)
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"), help="where the supernet is kept")
     parser.add_argument("--ground-truth", type=Path, default=HOME)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    result = evaluate(args.space, with_supernet=args.supernet, proxy_seeds=args.proxy_seeds, home=args.home,
-                      gt_home=args.ground_truth)  # fmt: skip
+    dataset = RECIPES[args.space].dataset
+    runs = [supernet_run(args.space, dataset, epochs=args.supernet_epochs, seed=k) for k in range(args.supernet_seeds)]
+    tunes = [int(v) for v in args.finetune.split(",")]
+    result = evaluate(args.space, supernets=runs if args.supernet else (), finetune=tunes,
+                      proxy_seeds=args.proxy_seeds, home=args.home, gt_home=args.ground_truth)  # fmt: skip
     print_table(result)
     out = args.out or ROOT / "benchmarks" / "results" / f"proxy_ranking-{args.space}.json"
     out.write_text(json.dumps(result, indent=1))
