@@ -74,6 +74,11 @@ class JobSpec(BaseModel):
     candidate_timeout_s: float | None = Field(
         None, gt=0, le=7 * 86400, description="Seconds one candidate's evaluation may take (default: its evaluators')."
     )
+    fixed: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Genes held at one value (a NASNet supernet's macro: {'cells': 1, 'filters': 8, 'stem': 1}).",
+    )
 
     @field_validator("space")
     @classmethod
@@ -82,6 +87,14 @@ class JobSpec(BaseModel):
         if v not in spaces:
             raise ValueError(f"unknown search space {v!r}; known: {', '.join(spaces.names())}")
         return v
+
+    @model_validator(mode="after")
+    def _fixed(self) -> JobSpec:
+        try:
+            self.search_space()
+        except NasError as e:
+            raise ValueError(f"fixed: {e}") from None
+        return self
 
     @field_validator("dataset")
     @classmethod
@@ -187,11 +200,16 @@ class JobSpec(BaseModel):
         """The space and the input/output shape the dataset fixes."""
         return Task(self.space, *dataset_shape(self.dataset), dataset=self.dataset)
 
+    def search_space(self) -> Any:
+        """The job's search space, its ``fixed`` genes held (a `search_spaces.SearchSpace`)."""
+        space = get_space(self.space)
+        return space.restricted(self.fixed) if self.fixed else space
+
     def make_strategy(self) -> Any:
         """The job's strategy (a `workers.strategies.Strategy`)."""
         cls = registry("strategy").get(self.strategy.name)
         return cls(
-            space=get_space(self.space),
+            space=self.search_space(),
             objectives=self.objectives,
             constraints=self.parsed_constraints,
             seed=self.seed,

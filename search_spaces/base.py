@@ -8,6 +8,7 @@ that dict, so a new space supplies only its genes, its canonical form and its la
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from abc import ABC, abstractmethod
@@ -151,6 +152,34 @@ class SearchSpace(ABC):
             raise InvalidArchitectureError(
                 f"version: {self.name} version {arch.version!r} is not supported; allowed: {self.version}"
             )
+
+    def restricted(self, fixed: Mapping[str, Any]) -> SearchSpace:
+        """This space with each gene of ``fixed`` held at its value: `distributions` offers only that
+        value, so drawing, mutation, crossover and every Optuna sampler keep it (a supernet trained
+        at one macro setting scores only candidates there). `InvalidArchitectureError` names an
+        unknown gene or a value it does not allow."""
+        dists = self.distributions()
+        unknown = [n for n in fixed if n not in dists]
+        if unknown:
+            raise InvalidArchitectureError(f"{self.name}: unknown genes {unknown}; genes: {', '.join(dists)}")
+        held: dict[str, BaseDistribution] = {}
+        for name, value in fixed.items():
+            allowed = choices_of(dists[name])
+            same = [a for a in allowed if a == value and _same_kind(a, value)]
+            if not same:
+                raise InvalidArchitectureError(
+                    f"{name}: {value!r} is not allowed; allowed: {', '.join(map(str, allowed))}"
+                )
+            dist = dists[name]
+            held[name] = (
+                IntDistribution(same[0], same[0])
+                if isinstance(dist, IntDistribution)
+                else CategoricalDistribution((same[0],))
+            )
+        out = copy.copy(self)
+        narrowed = {**dists, **held}
+        out.distributions = lambda: narrowed  # type: ignore[method-assign]
+        return out
 
     # -- random variation -----------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, fixed: Mapping[str, Any] | None = None) -> Architecture:

@@ -115,15 +115,8 @@ def stored_artifact(
 
 def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Context) -> tuple[str, str]:
     spec = ctx.spec
-    job = {"space": spec.space, "dataset": spec.dataset, "shape": ctx.task.shape, "metric": metric}
     with ctx.db.session() as s:
-        if ref is not None:
-            row = artifact_repo.get_artifact(s, ref, kind=need.kind)
-        else:
-            rows = artifact_repo.find_artifacts(s, need.kind, **{k: job[k] for k in need.match if k in job})
-            if "label" in need.match:  # one labelled with the job's device or dataset first
-                rows = [r for r in rows if r.info.get("label") in (spec.device, spec.dataset)] or rows
-            row = rows[0] if rows else None
+        row = _stored(s, need, ref, metric, spec)
     if row is None:
         what = f"{need.kind} for {metric} in" if metric else f"{need.kind} for"
         raise NasError(
@@ -131,6 +124,46 @@ def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Co
             f"`{need.hint.format(space=spec.space, dataset=spec.dataset, metric=metric)}` first"
         )
     return str(artifact_repo.verify(ctx.settings.artifacts, row)), row.id
+
+
+def _stored(session: Session, need: StoredArtifact, ref: str | None, metric: str | None, spec: JobSpec) -> Any:
+    """The artifact row ``ref`` names, else the newest matching the job, else None."""
+    if ref is not None:
+        return artifact_repo.get_artifact(session, ref, kind=need.kind)
+    job = {"space": spec.space, "dataset": spec.dataset, "shape": spec.task.shape, "metric": metric}
+    rows = artifact_repo.find_artifacts(session, need.kind, **{k: job[k] for k in need.match if k in job})
+    if "label" in need.match:  # one labelled with the job's device or dataset first
+        rows = [r for r in rows if r.info.get("label") in (spec.device, spec.dataset)] or rows
+    return rows[0] if rows else None
+
+
+def supernet_defaults(session: Session, spec: JobSpec) -> JobSpec:
+    """A job scored by a supernet trained at one setting of its space (a NASNet macro setting, the
+    sparse space's backbone and width) holds those genes: ``fixed`` gets them from the supernet
+    the job will use, and a ``fixed`` that contradicts it is refused (`NasError` naming both)."""
+    from evaluators.supernet.checkpoint import FIXED_GENES, SUPERNETS
+
+    cls = SUPERNETS.get(spec.space)
+    if cls not in FIXED_GENES or "supernet" not in spec.evaluator_for().values():
+        return spec
+    options = spec.evaluator_options("supernet", spec.evaluators.get("supernet", {}))
+    need = next(n for n in EVALUATORS.get("supernet").needs if isinstance(n, StoredArtifact))
+    row = _stored(session, need, options.checkpoint, None, spec)
+    if row is None:  # the runner says which supernet to train
+        return spec
+    macro = row.info.get("schedule", {}).get("macro") or cls.default_macro  # type: ignore[union-attr]
+    genes = cls.macro_genes(spec.space, macro)  # type: ignore[union-attr]
+    clash = {k: spec.fixed[k] for k in genes if k in spec.fixed and spec.fixed[k] != genes[k]}
+    if clash:
+        raise NasError(
+            f"fixed: {clash} contradicts supernet {row.id}, trained at {macro!r} ({genes}); "
+            "drop those genes from fixed or name another supernet in evaluators.supernet.checkpoint"
+        )
+    if all(k in spec.fixed for k in genes):
+        return spec
+    data = spec.model_dump(mode="json", exclude_unset=True)
+    data["fixed"] = {**spec.fixed, **genes}
+    return type(spec).model_validate(data)
 
 
 def device_defaults(session: Session, spec: JobSpec) -> JobSpec:

@@ -111,6 +111,13 @@ class CellSupernet(nn.Module):
         except InvalidArchitectureError as e:
             raise NasError(f"macro: {e}") from None
 
+    @classmethod
+    def macro_genes(cls, space: str, macro: str) -> dict[str, Any]:
+        """The genes ``macro`` sets (``{"cells": 1, "filters": 8, "stem": 1}`` for ``N=1 f=8 stem=1``)."""
+        found = get_space(space)
+        values = found.macro_codec.values(found.macro_codec.parse(cls.check_macro(space, macro))).values()
+        return dict(zip(found.macro_genes, values, strict=True))
+
     def options(self) -> dict[str, Any]:
         """What a checkpoint needs to rebuild this supernet (besides shape and width): the macro
         setting and every operation's spec (so loading draws nothing)."""

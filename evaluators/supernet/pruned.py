@@ -70,6 +70,12 @@ class PrunedSupernet(nn.Module):
         self.dense = self.space.decode(dense)
         self.net = self.space.build(self.dense, **self.shape)
 
+    @classmethod
+    def macro_genes(cls, space: str, macro: str) -> dict[str, Any]:
+        """The genes ``macro`` sets: ``{"backbone": ..., "width": ...}``."""
+        net = cls(space, macro=macro, in_channels=1, input_size=32, num_classes=2)
+        return {"backbone": net.fixed["backbone"], "width": net.fixed["width"]}
+
     def options(self) -> dict[str, Any]:
         return {"macro": self.macro}
 

@@ -25,7 +25,7 @@ from service.schemas import (
 )
 from service.views import candidate_public, front_public, job_public
 from store import jobs as repo
-from workers.evaluation import check_runnable, device_defaults
+from workers.evaluation import check_runnable, device_defaults, supernet_defaults
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -39,8 +39,9 @@ def create_job(
 ) -> JobPublic:
     """Store a job (committed before the 201). A repeated Idempotency-Key returns the same job (200).
     On an external device with an onboarded predictor and no latency table, ``latency_ms`` comes
-    from the predictor unless the objective names its evaluator."""
-    spec = device_defaults(session, spec)
+    from the predictor unless the objective names its evaluator; a job scored by a supernet trained at
+    one setting of its space holds those genes (``fixed``)."""
+    spec = supernet_defaults(session, device_defaults(session, spec))
     check_runnable(session, spec)
     job, created = repo.create_job(
         session,
