@@ -1,7 +1,7 @@
 """How well cheap evaluators rank a space's ground truth, with bootstrap intervals beside the ceiling.
 
     .venv/bin/python -m benchmarks.proxy_ranking --space mnasnet|nasnet|sparse [--supernet]
-        [--supernet-epochs E] [--supernet-seeds S] [--finetune 0,256] [--proxy-seeds 3]
+        [--supernet-epochs E] [--supernet-seeds S] [--score '{"finetune_images": 512}'] [--proxy-seeds 3]
 
 Reads the records of `benchmarks.ground_truth` (``benchmarks/results/ground_truth/<space>/<recipe>``)
 — the truth of an architecture is its validation accuracy averaged over its seeds — and ranks it
@@ -12,8 +12,8 @@ with every cheap evaluator on the same architectures:
   recipe's width), each with ``--proxy-seeds`` seeds of initialisation and batch (mean tau);
 * with ``--supernet``, the space's supernet at the ground truth's width or macro setting (MnasNet:
   `benchmarks.supernet_ranking`'s recipe; trained once under ``--home``, or found there; one per
-  ``--supernet-seeds``), scored with the ridge readout, once per ``--finetune`` value (images of
-  a short fixed fine-tune of each subnet; 0: none).
+  ``--supernet-seeds``), scored with the ridge readout, once per ``--score`` (the evaluator's
+  options: ``recal_images``, ``val_limit``, ``finetune_images`` of a short fixed fine-tune...).
 
 For each: Kendall tau, Spearman, and top-10% precision (how many of the truly best 10% the
 evaluator puts in its own top 10%), each with a bootstrap 95% interval over architectures; the
@@ -52,6 +52,8 @@ from workers.supernet_train import SupernetRun
 # single-path (NASNet) and dense (sparse) supernets, 12,000 images: epochs for about 20-25 minutes of
 # this 2-core machine (NASNet N=1 f=8: one architecture per step, 12 s per 2,000 image-epochs)
 SUPERNET_EPOCHS = {"nasnet": 8, "sparse": 3}
+SCORING = {"recal_images": 128, "val_limit": 2000, "readout": "ridge"}  # the supernet benchmark's
+SHORT = {"recal_images": "r", "val_limit": "v", "finetune_images": "ft", "readout": ""}
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOT = 2000
@@ -169,10 +171,11 @@ def supernet_run(space: str, dataset: str, *, epochs: int | None, seed: int) -> 
 
 
 def supernet_scores(
-    space_name: str, genomes: list[list[str]], run: SupernetRun, home: Path, *, finetune: int = 0
+    space_name: str, genomes: list[list[str]], run: SupernetRun, home: Path, options: dict[str, Any]
 ) -> dict[str, Any]:
     """The supernet of ``run`` (trained once under ``home``, or found there) scoring the genomes with
-    the ridge readout, BatchNorm re-estimated on 128 images, 2,000 validation images."""
+    the `SupernetEvaluator` options ``options`` over `SCORING` (ridge readout, BatchNorm
+    re-estimated on 128 images, 2,000 validation images)."""
     from evaluators.supernet.evaluator import SupernetEvaluator
     from store import artifacts as repo
     from store.session import Database
@@ -192,11 +195,8 @@ def supernet_scores(
         checkpoint=repo.verify(settings.artifacts, artifact),
         data_dirs=list(settings.data_dirs),
         artifact_id=artifact.id,
-        recal_images=128,
-        val_limit=2000,
-        readout="ridge",
         threads=2,
-        finetune_images=finetune,
+        **(SCORING | options),
     )
     space = get_space(space_name)
     archs = [space.from_genome(g) for g in genomes]
@@ -222,7 +222,7 @@ def evaluate(
     space_name: str,
     *,
     supernets: Sequence[SupernetRun] = (),
-    finetune: Sequence[int] = (0,),
+    scoring: Sequence[dict[str, Any]] = ({},),
     proxy_seeds: int,
     home: Path,
     gt_home: Path,
@@ -251,13 +251,15 @@ def evaluate(
     zc = zero_cost(space_name, genomes, task, width, proxy_seeds)
     for name, scores in zc["scores"].items():
         candidates[name] = {"scores": scores, "seconds_per_candidate": zc["seconds_per_candidate"]}
-    for (k, run), tune in itertools.product(enumerate(supernets), finetune):
-        sn = supernet_scores(space_name, genomes, run, home, finetune=tune)
-        name = "supernet" + (f" {k}" if len(supernets) > 1 else "") + (f" ft{tune}" if len(finetune) > 1 else "")
+    for (k, run), options in itertools.product(enumerate(supernets), scoring):
+        sn = supernet_scores(space_name, genomes, run, home, options)
+        name = "supernet" + (f" {k}" if len(supernets) > 1 else "")
+        name += "".join(f" {SHORT.get(o, o)}{v}" for o, v in options.items()) if len(scoring) > 1 else ""
         candidates[name] = {
             "scores": [sn.pop("scores")],
             "seconds_per_candidate": sn["seconds_per_candidate"] + sn["train_seconds"] / AMORTISED_OVER,
             "scoring_seconds": sn.pop("seconds_per_candidate"),
+            "options": SCORING | options,
             **sn,
         }
 
@@ -338,9 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--supernet", action="store_true", help="also rank with the space's supernet")
     parser.add_argument("--supernet-epochs", type=int, default=None, help="its training epochs (default per space)")
     parser.add_argument("--supernet-seeds", type=int, default=1, help="supernets trained with seeds 0..n-1")
-    parser.add_argument(
-        "--finetune", default="0", help="fine-tune each subnet on this many images (a comma list: each)"
-    )
+    parser.add_argument("--score", action="append", type=json.loads, default=None,
+                        help='supernet evaluator options (JSON: \'{"finetune_images": 512}\'); repeat')  # fmt: skip
     parser.add_argument("--proxy-seeds", type=int, default=3)
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"), help="where the supernet is kept")
     parser.add_argument("--ground-truth", type=Path, default=HOME)
@@ -348,8 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     dataset = RECIPES[args.space].dataset
     runs = [supernet_run(args.space, dataset, epochs=args.supernet_epochs, seed=k) for k in range(args.supernet_seeds)]
-    tunes = [int(v) for v in args.finetune.split(",")]
-    result = evaluate(args.space, supernets=runs if args.supernet else (), finetune=tunes,
+    result = evaluate(args.space, supernets=runs if args.supernet else (), scoring=args.score or [{}],
                       proxy_seeds=args.proxy_seeds, home=args.home, gt_home=args.ground_truth)  # fmt: skip
     print_table(result)
     out = args.out or ROOT / "benchmarks" / "results" / f"proxy_ranking-{args.space}.json"
