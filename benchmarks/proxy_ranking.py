@@ -77,19 +77,22 @@ def top_precision(truth: np.ndarray, score: np.ndarray, share: float = 0.1) -> f
     return len(set(np.argsort(-truth)[:k]) & set(np.argsort(-score)[:k])) / k
 
 
-def stats(truth: np.ndarray, score: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
-    """Kendall tau, Spearman and top-10% precision, each with a bootstrap 95% interval."""
+def stats(truth: np.ndarray, scores: np.ndarray | Sequence[np.ndarray], rng: np.random.Generator) -> dict[str, Any]:
+    """Kendall tau, Spearman and top-10% precision, each with a bootstrap 95% interval over the
+    architectures. ``scores`` may hold several seeds' scores: each figure is then the mean over the
+    seeds' rankings, in every resample alike."""
+    runs = [scores] if isinstance(scores, np.ndarray) else list(scores)
 
-    def all3(t: np.ndarray, s: np.ndarray) -> tuple[float, float, float]:
-        return (float(kendalltau(s, t).statistic), float(spearmanr(s, t).statistic), top_precision(t, s))
+    def all3(i: np.ndarray) -> tuple[float, float, float]:
+        t = truth[i]
+        per = [(kendalltau(s[i], t).statistic, spearmanr(s[i], t).statistic, top_precision(t, s[i])) for s in runs]
+        return tuple(np.mean(per, axis=0))
 
-    point = all3(truth, score)
-    boot = np.array(
-        [all3(truth[i], score[i]) for i in (rng.integers(len(truth), size=len(truth)) for _ in range(BOOT))]
-    )
+    point = all3(np.arange(len(truth)))
+    boot = np.array([all3(rng.integers(len(truth), size=len(truth))) for _ in range(BOOT)])
     lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0)
     return {
-        name: {"value": round(point[j], 3), "ci95": [round(float(lo[j]), 3), round(float(hi[j]), 3)]}
+        name: {"value": round(float(point[j]), 3), "ci95": [round(float(lo[j]), 3), round(float(hi[j]), 3)]}
         for j, name in enumerate(("kendall_tau", "spearman", "top10_precision"))
     }
 
@@ -268,15 +271,7 @@ def evaluate(
         attainable = attainable_tau(ceiling["kendall_tau"]["value"], float(np.mean(seeds[rows])))
         out: dict[str, Any] = {"n": len(rows), "ceiling": ceiling, "attainable_tau": attainable, "evaluators": {}}
         for name, c in candidates.items():
-            # a proxy with several seeds: the statistics of each seed's ranking, then their mean
-            per = [stats(truth[rows], s[rows], rng) for s in c["scores"]]
-            merged = {
-                m: {
-                    "value": round(float(np.mean([p[m]["value"] for p in per])), 3),
-                    "ci95": [round(float(np.mean([p[m]["ci95"][k] for p in per])), 3) for k in (0, 1)],
-                }
-                for m in per[0]
-            }
+            merged = stats(truth[rows], [sc[rows] for sc in c["scores"]], rng)  # several seeds: their mean
             tau, top = merged["kendall_tau"]["value"], ceiling["kendall_tau"]["value"]
             merged["ratio_to_ceiling"] = round(tau / top, 3) if top > 0 else None
             out["evaluators"][name] = merged
