@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau, rankdata, spearmanr
 
 from benchmarks.ground_truth import HOME, RECIPES, read
 from evaluators import EVALUATORS, Task
@@ -254,16 +254,25 @@ def evaluate(
     zc = zero_cost(space_name, genomes, task, width, proxy_seeds)
     for name, scores in zc["scores"].items():
         candidates[name] = {"scores": scores, "seconds_per_candidate": zc["seconds_per_candidate"]}
+
+    def variant(options: dict[str, Any]) -> str:
+        return "".join(f" {SHORT.get(o, o)}{v}" for o, v in options.items()) if len(scoring) > 1 else ""
+
     for (k, run), options in itertools.product(enumerate(supernets), scoring):
         sn = supernet_scores(space_name, genomes, run, home, options)
-        name = "supernet" + (f" {k}" if len(supernets) > 1 else "")
-        name += "".join(f" {SHORT.get(o, o)}{v}" for o, v in options.items()) if len(scoring) > 1 else ""
-        candidates[name] = {
+        candidates["supernet" + (f" {k}" if len(supernets) > 1 else "") + variant(options)] = {
             "scores": [sn.pop("scores")],
             "seconds_per_candidate": sn["seconds_per_candidate"] + sn["train_seconds"] / AMORTISED_OVER,
             "scoring_seconds": sn.pop("seconds_per_candidate"),
             "options": SCORING | options,
             **sn,
+        }
+    for options in scoring if len(supernets) > 1 else ():  # the supernets' mean rank: one score, all costs
+        members = [candidates[f"supernet {k}{variant(options)}"] for k in range(len(supernets))]
+        candidates[f"supernet ensemble{variant(options)}"] = {
+            "scores": [np.mean([rankdata(m["scores"][0]) for m in members], axis=0)],
+            "seconds_per_candidate": sum(m["seconds_per_candidate"] for m in members),
+            "members": [m["artifact"] for m in members],
         }
 
     def score_all(rows: np.ndarray) -> dict[str, Any]:
