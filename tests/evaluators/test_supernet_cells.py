@@ -11,12 +11,11 @@ import pytest
 import torch
 
 from core.errors import NasError
-from evaluators import EVALUATORS, Task
 from evaluators.supernet.cells import CellSupernet
 from evaluators.supernet.checkpoint import load_supernet, save_supernet
 from search_spaces import get_space
+from tests.evaluators.supernets import SHAPE, train_and_load
 
-SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}
 MACRO = "N=1 f=8 stem=1"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -69,28 +68,8 @@ def test_a_checkpoint_rebuilds_the_same_supernet(net: CellSupernet, tmp_path: Pa
 
 @pytest.mark.usefixtures("ray_cluster")
 def test_nas_supernet_train_for_nasnet_then_the_evaluator_scores_with_it(tmp_path: Path) -> None:
-    from store.session import Database
-    from store.settings import Settings
-    from workers.operations import SupernetTrainRequest, train_supernet
-
-    settings = Settings(home=tmp_path, ray_num_cpus=2)
-    db = Database(settings.db_url)
-    db.migrate()
-    request = SupernetTrainRequest(space="nasnet", dataset="digits", epochs=2, subset=256, batch_size=32)
-    trained = train_supernet(db, settings, request)
-    assert trained.info["schedule"]["macro"] == MACRO
-    assert set(trained.info["accuracy"]) == {"published", "random"}
-    from store import artifacts as repo
-
-    with db.session() as s:
-        artifact = repo.get_artifact(s, trained.artifact_id, kind="supernet")
-    evaluator = EVALUATORS.get("supernet")(
-        task=Task("nasnet", dataset="digits", **SHAPE),
-        checkpoint=repo.verify(settings.artifacts, artifact),
-        data_dirs=list(settings.data_dirs),
-        recal_images=64,
-        val_limit=96,
-    )
+    info, evaluator = train_and_load(tmp_path, "nasnet")
+    assert info["schedule"]["macro"] == MACRO and set(info["accuracy"]) == {"published", "random"}
     space = get_space("nasnet")
     rng = np.random.default_rng(1)
     archs = [evaluator.net.sample(rng) for _ in range(3)]

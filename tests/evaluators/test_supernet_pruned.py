@@ -17,8 +17,7 @@ from evaluators.supernet.pruned import PrunedSupernet
 from search_spaces import get_space
 from search_spaces.ops.sparse import pruned_entries
 from search_spaces.ops.sparse_modules import block_keep, sparse_layers
-
-SHAPE = {"in_channels": 1, "input_size": 8, "num_classes": 10}
+from tests.evaluators.supernets import SHAPE, train_and_load
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -51,27 +50,8 @@ def test_a_candidate_is_the_dense_network_pruned_to_its_own_sparsities(tmp_path:
 
 @pytest.mark.usefixtures("ray_cluster")
 def test_nas_supernet_train_for_sparse_then_the_evaluator_scores_pruned_candidates(tmp_path: Path) -> None:
-    from store import artifacts as repo
-    from store.session import Database
-    from store.settings import Settings
-    from workers.operations import SupernetTrainRequest, train_supernet
-
-    settings = Settings(home=tmp_path, ray_num_cpus=2)
-    db = Database(settings.db_url)
-    db.migrate()
-    request = SupernetTrainRequest(space="sparse", dataset="digits", epochs=2, subset=256, batch_size=32)
-    trained = train_supernet(db, settings, request)
-    assert trained.info["schedule"]["macro"] == "mobilenet_v1 w0.5" and set(trained.info["accuracy"]) == {
-        "dense", "random"}  # fmt: skip
-    with db.session() as s:
-        artifact = repo.get_artifact(s, trained.artifact_id, kind="supernet")
-    evaluator = EVALUATORS.get("supernet")(
-        task=Task("sparse", dataset="digits", **SHAPE),
-        checkpoint=repo.verify(settings.artifacts, artifact),
-        data_dirs=list(settings.data_dirs),
-        recal_images=64,
-        val_limit=96,
-    )
+    info, evaluator = train_and_load(tmp_path, "sparse")
+    assert info["schedule"]["macro"] == "mobilenet_v1 w0.5" and set(info["accuracy"]) == {"dense", "random"}
     rng = np.random.default_rng(2)
     outcomes = evaluator.evaluate([evaluator.net.candidate(rng) for _ in range(3)])
     assert all(o.ok for o in outcomes), [o.error for o in outcomes]
