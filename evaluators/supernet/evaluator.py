@@ -131,6 +131,8 @@ class SupernetEvaluator(Evaluator):
         return inherited(self.net, arch, recal=self.recal if recal is None else recal, tune=self.tune)
 
     def provenance(self) -> dict[str, Any]:
+        """What produced the scores; the fine-tune's keys appear only where one ran."""
+        tuned = {"finetune_images": len(self.tune.data), "finetune_lr": self.tune.lr} if self.tune else {}
         return {
             "evaluator": self.name,
             "artifact_id": self.artifact_id,
@@ -139,6 +141,4 @@ class SupernetEvaluator(Evaluator):
             "recal_images": len(self.recal),
             "val_images": len(self.val),
             "readout": self.readout,
-            "finetune_images": len(self.tune.data) if self.tune else 0,
-            "finetune_lr": self.tune.lr if self.tune else None,
-        }
+        } | tuned
