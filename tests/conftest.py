@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,6 +41,33 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+Nas = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def nas(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Iterator[Nas]:
+    """Run ``nas ARGS`` in this process with NAS_HOME=tmp_path (no interpreter start-up per call);
+    ``tests/service/test_cli.py`` runs the installed entry point as a subprocess."""
+    from service.cli import main
+    from store.settings import get_settings
+
+    monkeypatch.setenv("NAS_HOME", str(tmp_path))
+    get_settings.cache_clear()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(sys, "argv", ["nas", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(["nas", *args], code, captured.out, captured.err)
+
+    yield run
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
