@@ -59,17 +59,18 @@ SHORT = {"recal_images": "r", "val_limit": "v", "finetune_images": "ft", "readou
 ROOT = Path(__file__).resolve().parents[1]
 BOOT = 2000
 AMORTISED_OVER = 1000
+THREADS = {"supernet": 2, "zero_cost": 1}  # costs are core-seconds: seconds x the threads that ran them
 BASELINES = ("params", "macs", "shortcut_layers", "synflow", "naswot", "grad_norm")
 GOALS = {"mnasnet": {"tau": 0.65, "low": 0.55, "ratio": 0.8}, "nasnet": {"tau": 0.6}, "sparse": {"tau": 0.6}}
 
 
 def truth_table(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per architecture: its genome, validation and test accuracy per seed, and seconds."""
+    """Per architecture: its genome, validation and test accuracy per seed, and core-seconds."""
     out: dict[str, dict[str, Any]] = {}
     for r in records:
         row = out.setdefault(r["arch_id"], {"genome": r["genome"], "val": {}, "test": {}, "seconds": []})
         row["val"][r["seed"]], row["test"][r["seed"]] = r["val_accuracy"], r["test_accuracy"]
-        row["seconds"].append(r["seconds"])
+        row["seconds"].append(r["seconds"] * r["machine"]["threads"])  # core-seconds
     return {k: v for k, v in out.items() if 0 in v["val"] and 1 in v["val"]}  # both seeds trained
 
 
@@ -141,17 +142,18 @@ def baselines(space_name: str, genomes: list[list[str]], shape: dict[str, int], 
 
 
 def zero_cost(space_name: str, genomes: list[list[str]], task: Task, width: float, seeds: int) -> dict[str, Any]:
-    """Each zero-cost score per seed, and the seconds per candidate (all three scores)."""
+    """Each zero-cost score per seed, and the core-seconds per candidate (all three scores)."""
     space = get_space(space_name)
     archs = [space.from_genome(g) for g in genomes]
     dirs = list(Settings().data_dirs)
     per_seed: dict[str, list[np.ndarray]] = {}
     seconds = []
     for seed in range(seeds):
-        evaluator = EVALUATORS.get("zero_cost")(task=task, data_dirs=dirs, width=width, seed=seed, threads=1)
+        evaluator = EVALUATORS.get("zero_cost")(task=task, data_dirs=dirs, width=width, seed=seed,
+                                               threads=THREADS["zero_cost"])  # fmt: skip
         start = time.perf_counter()
         outcomes = evaluator.evaluate(archs)
-        seconds.append((time.perf_counter() - start) / len(archs))
+        seconds.append((time.perf_counter() - start) / len(archs) * THREADS["zero_cost"])
         bad = [o.error for o in outcomes if not o.ok]
         if bad:
             raise SystemExit(f"zero_cost failed: {bad[:3]}")
@@ -192,14 +194,15 @@ def supernet_scores(
     def progress(done: int, total: int, _: str) -> None:
         print(f"  supernet epoch {done}/{total} ({time.strftime('%H:%M:%S')})", flush=True)
 
-    artifact = train_supernet(run, db=db, settings=settings, threads=2, progress=progress)
+    threads = THREADS["supernet"]
+    artifact = train_supernet(run, db=db, settings=settings, threads=threads, progress=progress)
     info = dataset_info(run.dataset)
     evaluator = SupernetEvaluator(
         task=Task(space_name, info.in_channels, info.input_size, info.num_classes, run.dataset),
         checkpoint=repo.verify(settings.artifacts, artifact),
         data_dirs=list(settings.data_dirs),
         artifact_id=artifact.id,
-        threads=2,
+        threads=threads,
         **(SCORING | options),
     )
     space = get_space(space_name)
@@ -208,45 +211,34 @@ def supernet_scores(
     evaluator.cache.clear()
     start = time.perf_counter()
     outcomes = evaluator.evaluate(archs)
-    per = (time.perf_counter() - start) / len(archs)
+    per = (time.perf_counter() - start) / len(archs) * threads
     bad = [o.error for o in outcomes if not o.ok]
     if bad:
         raise SystemExit(f"supernet failed on {len(bad)} architectures: {bad[:3]}")
     return {
         "scores": np.array([o.metrics["accuracy"] for o in outcomes]),
         "seconds_per_candidate": per,
-        "train_seconds": float(artifact.info["seconds"]),
+        "train_seconds": float(artifact.info["seconds"]) * threads,
         "artifact": artifact.id,
         "run": run.experiment,
         "accuracy": artifact.info.get("accuracy"),
     }
 
 
-def evaluate(
+def measured(
     space_name: str,
+    genomes: list[list[str]],
     *,
-    supernets: Sequence[SupernetRun] = (),
-    scoring: Sequence[dict[str, Any]] = ({},),
+    supernets: Sequence[SupernetRun],
+    scoring: Sequence[dict[str, Any]],
     proxy_seeds: int,
     home: Path,
-    gt_home: Path,
-) -> dict[str, Any]:
+) -> dict[str, dict[str, Any]]:
+    """Every cheap evaluator's scores of ``genomes`` (one array per seed) and its cost."""
     recipe = RECIPES[space_name]
-    folder = gt_home / space_name / recipe.name
-    table = truth_table(read(folder))
-    if len(table) < 10:
-        raise SystemExit(f"{folder}: {len(table)} architectures with both seeds; train more (benchmarks.ground_truth)")
-    ids = sorted(table)
-    genomes = [table[i]["genome"] for i in ids]
-    truth = np.array([np.mean(list(table[i]["val"].values())) for i in ids])
-    seeds = np.array([len(table[i]["val"]) for i in ids])
     info = dataset_info(recipe.dataset)
     task = Task(space_name, info.in_channels, info.input_size, info.num_classes, recipe.dataset)
     width = float(recipe.options.get("width", 1.0))
-    scratch_s = float(np.mean([s for i in ids for s in table[i]["seconds"]]))
-    rng = np.random.default_rng(0)
-    halves = np.array_split(np.random.default_rng(1).permutation(len(ids)), 2)
-
     candidates: dict[str, dict[str, Any]] = {}
     for name, score in baselines(space_name, genomes, task.shape, width).items():
         candidates[name] = {"scores": [score], "seconds_per_candidate": 0.0}
@@ -273,6 +265,67 @@ def evaluate(
             "seconds_per_candidate": sum(m["seconds_per_candidate"] for m in members),
             "members": [m["artifact"] for m in members],
         }
+    return candidates
+
+
+def stored(previous: dict[str, Any], ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The scores and costs of an earlier result (``--reuse``), for the same architectures."""
+    if previous.get("cost_units") != "core-seconds":
+        raise SystemExit("--reuse: that result's costs are not in core-seconds; run without it")
+    if previous["arch_ids"] != ids:
+        raise SystemExit("--reuse: that result ranked other architectures; run without it")
+    return {
+        name: {"scores": [np.asarray(s) for s in scores]}
+        | {k: v for k, v in previous["cost"][name].items() if k != "speedup_vs_scratch"}
+        for name, scores in previous["scores"].items()
+        if " + " not in name  # combinations are derived again
+    }
+
+
+def with_prior(candidates: dict[str, dict[str, Any]], truth: np.ndarray, choose_on: np.ndarray) -> None:
+    """Add, for each supernet, its mean rank with the free baseline that ranks best on the rows
+    ``choose_on`` (half 0: the other half reports it): a prior the supernet's scores may lack."""
+    free = [n for n, c in candidates.items() if c["seconds_per_candidate"] == 0.0]
+    if not free:
+        return
+    best = max(free, key=lambda n: kendalltau(candidates[n]["scores"][0][choose_on], truth[choose_on]).statistic)
+    for name in [n for n in candidates if n.startswith("supernet") and " + " not in n]:
+        c = candidates[name]
+        candidates[f"{name} + {best}"] = {
+            "scores": [(rankdata(s) + rankdata(candidates[best]["scores"][0])) / 2 for s in c["scores"]],
+            "seconds_per_candidate": c["seconds_per_candidate"],
+            "prior": best,
+        }
+
+
+def evaluate(
+    space_name: str,
+    *,
+    supernets: Sequence[SupernetRun] = (),
+    scoring: Sequence[dict[str, Any]] = ({},),
+    proxy_seeds: int,
+    home: Path,
+    gt_home: Path,
+    reuse: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    recipe = RECIPES[space_name]
+    folder = gt_home / space_name / recipe.name
+    table = truth_table(read(folder))
+    if len(table) < 10:
+        raise SystemExit(f"{folder}: {len(table)} architectures with both seeds; train more (benchmarks.ground_truth)")
+    ids = sorted(table)
+    genomes = [table[i]["genome"] for i in ids]
+    truth = np.array([np.mean(list(table[i]["val"].values())) for i in ids])
+    seeds = np.array([len(table[i]["val"]) for i in ids])
+    scratch_s = float(np.mean([s for i in ids for s in table[i]["seconds"]]))
+    rng = np.random.default_rng(0)
+    halves = np.array_split(np.random.default_rng(1).permutation(len(ids)), 2)
+    if reuse is not None:
+        candidates = stored(reuse, ids)
+    else:
+        candidates = measured(space_name, genomes, supernets=supernets, scoring=scoring, proxy_seeds=proxy_seeds,
+                              home=home)  # fmt: skip
+    with_prior(candidates, truth, halves[0])
 
     def score_all(rows: np.ndarray, split: str = "val") -> dict[str, Any]:
         s0, s1 = (np.array([table[i][split][seed] for i in ids]) for seed in (0, 1))
@@ -292,6 +345,7 @@ def evaluate(
         "recipe": recipe.name,
         "architectures": len(ids),
         "truth": "validation accuracy, mean over seeds",
+        "cost_units": "core-seconds",  # seconds x the threads that ran them, on both sides
         "scratch_seconds_per_candidate": round(scratch_s, 1),
         "all": score_all(np.arange(len(ids))),
         "half 0": score_all(halves[0]),
@@ -322,13 +376,13 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"{r['space']}: {r['architectures']} architectures; ceiling (seed 0 vs seed 1) tau {ceiling}, "
           f"attainable against the seeds' mean {a['attainable_tau']}; "
           f"scratch {r['scratch_seconds_per_candidate']:.0f} s/candidate")  # fmt: skip
-    print(f"{'evaluator':24s} {'tau [95% CI]':24s} {'/ceiling':>8s} {'spearman':>9s} {'top-10%':>8s} "
+    print(f"{'evaluator':34s} {'tau [95% CI]':24s} {'/ceiling':>8s} {'spearman':>9s} {'top-10%':>8s} "
           f"{'half0 tau':>9s} {'half1 tau':>9s} {'test tau':>9s} {'s/cand':>8s} {'speed-up':>9s}")  # fmt: skip
     for name, e in a["evaluators"].items():
         t = e["kendall_tau"]
         cost = r["cost"][name]
         speed = f"{cost['speedup_vs_scratch']:.0f}x" if cost["speedup_vs_scratch"] else "free"
-        print(f"{name:24s} {t['value']:6.3f} [{t['ci95'][0]:6.3f}, {t['ci95'][1]:6.3f}]   "
+        print(f"{name:34s} {t['value']:6.3f} [{t['ci95'][0]:6.3f}, {t['ci95'][1]:6.3f}]   "
               f"{e['ratio_to_ceiling'] if e['ratio_to_ceiling'] is not None else '-':>8} "
               f"{e['spearman']['value']:9.3f} {e['top10_precision']['value']:8.2f} "
               f"{r['half 0']['evaluators'][name]['kendall_tau']['value']:9.3f} "
@@ -353,11 +407,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--home", type=Path, default=Path("var/bench-supernet"), help="where the supernet is kept")
     parser.add_argument("--ground-truth", type=Path, default=HOME)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="an earlier result's JSON: its scores again, against today's ground truth")  # fmt: skip
     args = parser.parse_args(argv)
     dataset = RECIPES[args.space].dataset
     runs = [supernet_run(args.space, dataset, epochs=args.supernet_epochs, seed=k) for k in range(args.supernet_seeds)]
     result = evaluate(args.space, supernets=runs if args.supernet else (), scoring=args.score or [{}],
-                      proxy_seeds=args.proxy_seeds, home=args.home, gt_home=args.ground_truth)  # fmt: skip
+                      proxy_seeds=args.proxy_seeds, home=args.home, gt_home=args.ground_truth,
+                      reuse=json.loads(args.reuse.read_text()) if args.reuse else None)  # fmt: skip
     print_table(result)
     out = args.out or ROOT / "benchmarks" / "results" / f"proxy_ranking-{args.space}.json"
     out.write_text(json.dumps(result, indent=1))

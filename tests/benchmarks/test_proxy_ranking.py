@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import kendalltau
+from scipy.stats import kendalltau, rankdata
 
-from benchmarks.proxy_ranking import attainable_tau, goals, stats
+from benchmarks.proxy_ranking import attainable_tau, goals, stats, with_prior
 
 
 def test_the_attainable_tau_matches_a_simulated_truth() -> None:
@@ -41,3 +41,23 @@ def test_the_goals_say_how_far_each_is() -> None:
     assert g["tau"] == {"value": 0.6, "goal": 0.65, "met": False, "short_by": 0.05}
     assert g["ci95_low"]["short_by"] == 0.05 and g["ratio_to_ceiling"]["met"] and g["speedup"]["met"]
     assert g["beats_baselines"] == {"value": 0.6, "goal": 0.5, "met": True, "short_by": 0.0}
+
+
+def test_the_prior_is_the_free_baseline_best_on_the_choosing_half_only() -> None:
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=40)
+    first, second = np.arange(20), np.arange(20, 40)
+    good_on_first = np.where(np.arange(40) < 20, truth, -truth)  # ranks half 0 exactly, half 1 backwards
+    candidates = {
+        "params": {"scores": [good_on_first], "seconds_per_candidate": 0.0},
+        "macs": {"scores": [-good_on_first], "seconds_per_candidate": 0.0},
+        "naswot": {"scores": [truth], "seconds_per_candidate": 0.5},  # not free: never the prior
+        "supernet": {"scores": [truth + rng.normal(size=40)], "seconds_per_candidate": 2.0},
+    }
+    with_prior(candidates, truth, first)
+    combined = candidates["supernet + params"]
+    assert set(candidates) == {"params", "macs", "naswot", "supernet", "supernet + params"}
+    assert combined["prior"] == "params" and combined["seconds_per_candidate"] == 2.0
+    mean_rank = (rankdata(candidates["supernet"]["scores"][0]) + rankdata(good_on_first)) / 2
+    assert np.array_equal(combined["scores"][0], mean_rank)
+    assert kendalltau(combined["scores"][0][second], truth[second]).statistic < 0.5  # the other half pays
