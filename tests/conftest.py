@@ -20,6 +20,9 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 # tests, Ray actors and (on a shared machine) other work compete for 2 cores: OpenMP threads that
 # spin while waiting make two-thread torch ops up to 10x slower under contention
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# one compiled sparse-kernel cache for every test, subprocess and actor (a test's own NAS_HOME would
+# otherwise compile the extension again, ~40 s each time)
+os.environ.setdefault("NAS_KERNEL_CACHE", str(Path.home() / ".cache" / "nas" / "kernels"))
 
 
 def postgres_url() -> str | None:
