@@ -36,6 +36,21 @@ class Budget(BaseModel):
     wall_seconds: float | None = Field(None, gt=0, description="Stop after this long (optional).")
 
 
+class FinalistSpec(BaseModel):
+    """After the search: ``k`` candidates spanning the cheap score of ``metric`` (always with the
+    front's best) trained from scratch as Ray Tune trials, and the cheap evaluator's Kendall tau
+    against what they measured."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    k: int = Field(8, ge=3, le=64, description="Candidates trained from scratch (at least 3 for a rank correlation).")
+    metric: str = Field("accuracy", description="The objective whose cheap score is checked (an objective's metric).")
+    evaluator: str = Field("train", description="What trains them: an evaluator with an epoch loop (train).")
+    options: dict[str, Any] = Field(default_factory=dict, description="The evaluator's options (its schedule).")
+    asha: bool = Field(False, description="Stop trailing trials early (ASHA); those then lack a measured figure.")
+    max_concurrent: int = Field(2, ge=1, le=64, description="Trials trained at once (one CPU each).")
+
+
 class JobSpec(BaseModel):
     """A search job. Unknown fields, unknown names and non-finite numbers are rejected."""
 
@@ -79,6 +94,7 @@ class JobSpec(BaseModel):
         max_length=200,
         description="Genes held at one value (a NASNet supernet's macro: {'cells': 1, 'filters': 8, 'stem': 1}).",
     )
+    finalists: FinalistSpec | None = Field(None, description="Train the best and a spread from scratch afterwards.")
 
     @field_validator("space")
     @classmethod
@@ -145,6 +161,8 @@ class JobSpec(BaseModel):
                 )
         for name, options in self.evaluators.items():
             self.evaluator_options(name, options)
+        if self.finalists is not None:
+            self._check_finalists(self.finalists, metrics)
         if self.reference_point is not None and set(self.reference_point) != set(metrics):
             raise ValueError(f"reference_point: give exactly the objective metrics {metrics}")
         if self.strategy.name not in strategies:
@@ -156,6 +174,24 @@ class JobSpec(BaseModel):
         except NasError as e:
             raise ValueError(str(e)) from None
         return self
+
+    def _check_finalists(self, f: FinalistSpec, metrics: list[str]) -> None:
+        if f.metric not in metrics:
+            raise ValueError(f"finalists.metric: {f.metric!r} is not an objective; objectives: {', '.join(metrics)}")
+        evaluators = registry("evaluator")
+        trainers = [n for n in evaluators.names() if hasattr(evaluators.get(n), "epochs")]  # an epoch loop
+        if f.evaluator not in trainers:
+            allowed = ", ".join(trainers)
+            raise ValueError(f"finalists.evaluator: {f.evaluator!r} cannot train finalists; allowed: {allowed}")
+        cls = evaluators.get(f.evaluator)
+        if cls.produces is not None and "accuracy" not in cls.produces:
+            raise ValueError(f"finalists.evaluator: {f.evaluator!r} measures no accuracy")
+        if not dataset_info(self.dataset).images:
+            raise ValueError(f"finalists: {self.dataset} fixes a shape only; training finalists needs images")
+        try:
+            self.evaluator_options(f.evaluator, f.options)
+        except ValueError as e:
+            raise ValueError(str(e).replace(f"evaluators.{f.evaluator}.", "finalists.options.")) from None
 
     # -- derived ---------------------------------------------------------------------------------
     @property

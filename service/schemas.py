@@ -30,6 +30,32 @@ class JobPublic(BaseModel):
     spec: dict[str, Any]
 
 
+class Fidelity(BaseModel):
+    n: int = Field(description="Finalists that measured an accuracy (the tau's sample).")
+    trained: int = Field(description="Finalists stored (some stopped early by ASHA, or failed).")
+    kendall_tau: float | None = Field(description="Cheap score against measured accuracy (None below 3).")
+    ci95: list[float] | None = Field(description="Bootstrap 95% interval of the tau.")
+
+
+class FinalistPublic(BaseModel):
+    seq: int
+    arch_id: str
+    cheap: float = Field(description="The cheap evaluator's value of the metric during the search.")
+    accuracy: float | None = Field(description="Validation accuracy trained from scratch (None: stopped or failed).")
+    epochs: int
+    stopped_early: bool
+    seconds: float
+    error: str | None
+
+
+class FinalistsPublic(BaseModel):
+    job_id: str
+    metric: str | None = Field(description="The objective whose cheap score was checked (None: no finalists asked).")
+    chosen: int = Field(description="Finalists the job trains (the front's best and a spread of the cheap score).")
+    fidelity: Fidelity
+    data: list[FinalistPublic]
+
+
 class JobsPublic(BaseModel):
     data: list[JobPublic]
     count: int

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from core.spec import JobSpec
 from search_spaces import Architecture, get_space
-from service.schemas import CandidatePublic, FrontPublic, JobPublic
+from service.schemas import CandidatePublic, Fidelity, FinalistPublic, FinalistsPublic, FrontPublic, JobPublic
 from store import jobs as repo
+from workers.finalists import choose, fidelity
 
 if TYPE_CHECKING:
     from store import models as m
@@ -97,6 +98,24 @@ def job_public(session: Session, job: m.Job) -> JobPublic:
         front_size=len(front.members),
         best=best,
         spec=job.spec,
+    )
+
+
+def finalists_public(session: Session, job: m.Job) -> FinalistsPublic:
+    spec = parse_spec(job)
+    rows = repo.finalists(session, job.id)
+    f = spec.finalists
+    if f is None:
+        return FinalistsPublic(job_id=job.id, metric=None, chosen=0, fidelity=Fidelity(**fidelity([], 1.0)), data=[])
+    sign = -next(o.sign for o in spec.objectives if o.metric == f.metric)  # +1: higher is better
+    snap = repo.latest_front(session, job.id)
+    chosen = len(choose(repo.all_candidates(session, job.id), snap.candidate_ids if snap else [], spec))
+    return FinalistsPublic(
+        job_id=job.id,
+        metric=f.metric,
+        chosen=chosen,
+        fidelity=Fidelity(**fidelity(rows, sign)),
+        data=[FinalistPublic(**{k: getattr(r, k) for k in FinalistPublic.model_fields}) for r in rows],
     )
 
 

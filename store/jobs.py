@@ -10,7 +10,7 @@ number): a result is stored exactly once.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -287,6 +287,35 @@ def record_batch(
         payload.update(hypervolume=front.hypervolume, front=front.members)
     add_event(session, job_id=job_id, kind="progress", payload=payload)
     return seqs
+
+
+@dataclass
+class FinalistRow:
+    seq: int
+    arch_id: str
+    metric: str
+    cheap: float
+    accuracy: float | None
+    epochs: int
+    stopped_early: bool
+    seconds: float
+    error: str | None = None
+
+
+def record_finalist(session: Session, *, job_id: str, owner: str, ttl: float, row: FinalistRow, phase: str) -> None:
+    """Store one trained finalist (once: a resumed runner skips those stored), only while
+    ``owner`` holds the lease, with a ``finalist`` event."""
+    job = session.scalars(select(m.Job).where(m.Job.id == job_id).with_for_update()).one()
+    if job.lease_owner != owner or job.state != "running":
+        raise LeaseLostError(f"job {job_id}: lease lost")
+    session.add(m.Finalist(job_id=job_id, **asdict(row)))
+    job.phase, job.lease_expires_at, job.updated_at = phase, now() + timedelta(seconds=ttl), now()
+    add_event(session, job_id=job_id, kind="finalist", payload=asdict(row))
+
+
+def finalists(session: Session, job_id: str) -> list[m.Finalist]:
+    """A job's finalists in the order of their candidates."""
+    return list(session.scalars(select(m.Finalist).where(m.Finalist.job_id == job_id).order_by(m.Finalist.seq)))
 
 
 def all_candidates(session: Session, job_id: str) -> list[m.Candidate]:

@@ -130,6 +130,27 @@ class FrontSnapshot(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Finalist(Base):
+    """A candidate of a job trained from scratch after the search: its cheap score beside what the
+    training measured (``accuracy`` None: stopped early by ASHA, or failed with ``error``)."""
+
+    __tablename__ = "nas_finalists"
+    __table_args__ = (UniqueConstraint("job_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("nas_jobs.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]  # the candidate's
+    arch_id: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(64))  # the objective whose cheap score this checks
+    cheap: Mapped[float] = mapped_column(Float)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    epochs: Mapped[int] = mapped_column(default=0)
+    stopped_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class JobEvent(Base):
     """Progress events; the global id is the Server-Sent Events id (resume with Last-Event-ID)."""
 

@@ -129,6 +129,10 @@ class JobRunner:
             )
             pool = EvaluatorPool(recipes, size=self.settings.pool_size, candidate_timeout=spec.candidate_timeout())
             state = self._search(spec, pool)
+            if state[0] == "succeeded" and spec.finalists is not None:
+                pool.close()  # its CPUs go to the trials
+                pool = None
+                state = self._finalists(spec, state)
             self.db.retrying(
                 lambda s: repo.finish_job(s, job_id=self.job_id, owner=self.owner, state=state[0], error=state[1])
             )
@@ -234,6 +238,24 @@ class JobRunner:
                 for p in group:
                     strategy.tell(p, result)
         return "succeeded", None
+
+    def _finalists(self, spec: JobSpec, searched: tuple[str, str | None]) -> tuple[str, str | None]:
+        """Train the finalists (`workers.finalists`); cancelled or lease lost stops their trials."""
+        from workers.finalists import train_finalists  # Ray Tune: only jobs that train finalists import it
+
+        train_finalists(
+            job_id=self.job_id,
+            owner=self.owner,
+            ttl=self.ttl,
+            spec=spec,
+            db=self.db,
+            settings=self.settings,
+            phase=self._set_phase,
+            stop=lambda: self.lost.is_set() or self._cancel_requested(),
+        )
+        if self.lost.is_set():
+            raise repo.LeaseLostError("lease lost")
+        return ("cancelled", None) if self._cancel_requested() else searched
 
     def _row(self, spec: JobSpec, proposal: Proposal, scored: Scored) -> repo.CandidateRow:
         arch = proposal.arch

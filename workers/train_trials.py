@@ -10,6 +10,7 @@ schedule and weak candidates only a part of it.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,13 +20,14 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
 from core.errors import NasError
+from evaluators import EVALUATORS
 from evaluators.base import Task
 from evaluators.scratch import TrainEvaluator
 from search_spaces import Architecture
 from workers.ray_runtime import ensure_ray
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from store.settings import Settings
 
@@ -43,12 +45,70 @@ class TrialResult:
 
 
 def train_trial(config: dict[str, Any]) -> None:
-    """Ray Tune function trainable: train ``config["arch"]`` and report after every epoch."""
+    """Ray Tune function trainable: train ``config["arch"]`` with the evaluator ``config["evaluator"]``
+    (default ``train``) and report after every epoch."""
     torch.set_num_threads(int(config.get("threads", 1)))
-    evaluator = TrainEvaluator(task=Task(**config["task"]), data_dirs=config["data_dirs"], **config["options"])
+    cls = EVALUATORS.get(config.get("evaluator", TrainEvaluator.name))
+    evaluator = cls(task=Task(**config["task"]), data_dirs=config["data_dirs"], **config["options"])
     arch = Architecture.from_dict(config["arch"])
     for metrics in evaluator.epochs(arch, score_every_epoch=True):
         tune.report({**metrics, "epoch": int(metrics["epoch"])})
+
+
+def _outcome(trial: Any, epochs: int, failed: bool) -> TrialResult:
+    metrics = trial.last_result or {}
+    done = int(metrics.get("epoch", 0))
+    error = (trial.get_error() or RuntimeError("the trial failed")) if failed else None
+    return TrialResult(
+        arch_id=Architecture.from_dict(trial.config["arch"]).arch_id,
+        accuracy=metrics.get("accuracy") if error is None else None,
+        epochs=done,
+        stopped_early=error is None and done < epochs,
+        seconds=float(metrics.get("train_seconds", 0.0)),
+        error=None if error is None else f"{type(error).__name__}: {error}",
+    )
+
+
+def _ignore(_: TrialResult) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+class _EachTrial(tune.Callback):
+    """Hands each trial's outcome to ``fn`` as soon as the trial ends (stored at once, not after all)."""
+
+    def __init__(self, fn: Callable[[TrialResult], None], epochs: int) -> None:
+        self.fn, self.epochs = fn, epochs
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles its run config; the hook stays in this process
+        return {"fn": _ignore, "epochs": self.epochs}
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.fn(_outcome(trial, self.epochs, failed=False))
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.fn(_outcome(trial, self.epochs, failed=True))
+
+
+class _StopAll(tune.stopper.Stopper):
+    """Stops every trial once ``stop()`` says so (asked at most every ``every`` seconds)."""
+
+    def __init__(self, stop: Callable[[], bool], every: float = 2.0) -> None:
+        self.stop, self.every, self.last, self.stopped = stop, every, 0.0, False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "stop": _never}
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return self.stop_all()
+
+    def stop_all(self) -> bool:
+        if not self.stopped and time.monotonic() - self.last >= self.every:
+            self.last, self.stopped = time.monotonic(), bool(self.stop())
+        return self.stopped
 
 
 def train_candidates(
@@ -62,8 +122,13 @@ def train_candidates(
     grace_period: int = 1,
     reduction_factor: int = 2,
     name: str = "train-candidates",
+    evaluator: str = TrainEvaluator.name,
+    on_result: Callable[[TrialResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[TrialResult]:
-    """Train every architecture from scratch as one Tune trial each; results in the order given."""
+    """Train every architecture from scratch as one Tune trial each (with ``evaluator``'s epoch
+    loop); results in the order given, and each to ``on_result`` as soon as its trial ends. When
+    ``stop()`` turns true every trial stops (those unfinished are then missing from the results)."""
     options = dict(options or {})
     epochs = int(options.get("epochs", 3))
     if asha and not 1 <= grace_period <= epochs:
@@ -80,6 +145,7 @@ def train_candidates(
         "task": asdict(task),
         "data_dirs": [str(Path(d)) for d in settings.data_dirs],
         "options": options,
+        "evaluator": evaluator,
     }
     tuner = tune.Tuner(
         tune.with_resources(train_trial, {"cpu": 1}),
@@ -87,7 +153,13 @@ def train_candidates(
         tune_config=tune.TuneConfig(
             metric="accuracy", mode="max", scheduler=scheduler, max_concurrent_trials=max_concurrent
         ),
-        run_config=tune.RunConfig(name=name, storage_path=str(settings.artifacts / "ray"), verbose=0),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(settings.artifacts / "ray"),
+            verbose=0,
+            callbacks=[_EachTrial(on_result, epochs)] if on_result else None,
+            stop=_StopAll(stop) if stop else None,
+        ),
     )
     by_arch: dict[str, TrialResult] = {}
     for result in tuner.fit():
@@ -102,4 +174,4 @@ def train_candidates(
             seconds=float(metrics.get("train_seconds", 0.0)),
             error=None if result.error is None else f"{type(result.error).__name__}: {result.error}",
         )
-    return [by_arch[a.arch_id] for a in archs]
+    return [by_arch[a.arch_id] for a in archs if a.arch_id in by_arch]

@@ -119,3 +119,37 @@ def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
         assert int(first) == smallest["seq"]
         browser.close()
     assert not errors, errors
+
+
+def test_the_job_page_shows_the_finalists_fidelity(service: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.service.test_finalists import job as finalists_job
+
+    with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
+        job = c.post("/api/jobs", json=finalists_job()).raise_for_status().json()
+        deadline = time.time() + 300
+        while job["state"] not in ("succeeded", "failed", "cancelled"):
+            assert time.time() < deadline, job
+            time.sleep(0.5)
+            job = c.get(f"/api/jobs/{job['id']}").json()
+        assert job["state"] == "succeeded", job["error"]
+        report = c.get(f"/api/jobs/{job['id']}/finalists").json()
+    assert report["fidelity"]["n"] == report["chosen"] == 3
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{service}/dashboard/jobs/{job['id']}")
+        shown = page.locator("#fidelity")
+        shown.wait_for()
+        text = shown.inner_text()
+        tau = report["fidelity"]["kendall_tau"]
+        assert "against training from scratch" in text and "3/3 finalists trained with train (n = 3)" in text, text
+        shown_tau = "not yet" if tau is None else str(int(tau)) if float(tau).is_integer() else f"{tau:#.4g}"
+        assert shown_tau in text, text  # as the page's fmt() writes it
+        assert shown.locator("a").count() == 3
+        page.screenshot(path=str(ARTIFACTS / "dashboard-finalists.png"), full_page=True)
+        browser.close()
+    assert not errors, errors

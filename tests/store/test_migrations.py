@@ -43,3 +43,19 @@ def test_concurrent_migrations_of_a_fresh_database_all_succeed(fresh_url: str) -
         assert {"nas_jobs", "nas_candidates"} <= set(db.tables())
     finally:
         db.dispose()
+
+
+def test_the_migrations_build_exactly_the_models_tables(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from store.models import Base
+
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    db.migrate()
+    try:
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        db.dispose()
+    assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "nas_alembic_version")] == []

@@ -17,13 +17,14 @@ from service.api.deps import MAX_ROW, ApiKeyDep, DbDep, Offset, Seq, SessionDep
 from service.schemas import (
     CandidatePublic,
     CandidatesPublic,
+    FinalistsPublic,
     FrontHistory,
     FrontPoint,
     FrontPublic,
     JobPublic,
     JobsPublic,
 )
-from service.views import candidate_public, front_public, job_public
+from service.views import candidate_public, finalists_public, front_public, job_public
 from store import jobs as repo
 from workers.evaluation import check_runnable, device_defaults, supernet_defaults
 
@@ -183,6 +184,12 @@ def get_candidate(job_id: str, seq: Seq, session: SessionDep) -> CandidatePublic
 def get_front(job_id: str, session: SessionDep) -> FrontPublic:
     """The current Pareto front (feasible, non-dominated candidates) and its hypervolume."""
     return front_public(session, repo.get_job(session, job_id))
+
+
+@router.get("/{job_id}/finalists")
+def get_finalists(job_id: str, session: SessionDep) -> FinalistsPublic:
+    """Candidates trained from scratch after the search, and the cheap evaluator's Kendall tau on them."""
+    return finalists_public(session, repo.get_job(session, job_id))
 
 
 @router.get("/{job_id}/front/history")

@@ -100,13 +100,26 @@ async function jobPage() {
     events.addEventListener("progress", onEvent);
     events.addEventListener("state", onEvent);
     events.addEventListener("phase", onEvent);
+    events.addEventListener("finalist", onEvent);
     events.onerror = () => { if (events.readyState === EventSource.CLOSED) refresh(); };
   }
 }
 
+function fidelity(finals, spec) {
+  const f = finals.fidelity, how = spec.finalists;
+  const tau = f.kendall_tau === null ? "not yet (needs 3 measured)"
+    : `<b>${fmt(f.kendall_tau)}</b> <span class="muted">[${fmt(f.ci95[0])}, ${fmt(f.ci95[1])}] (bootstrap 95%)</span>`;
+  const rows = finals.data.map((r) => `<a href="/dashboard/jobs/${esc(jobId)}/candidates/${r.seq}">#${r.seq}</a> `
+    + `${fmt(r.cheap)} → ${r.accuracy === null ? (r.error ? "failed" : "stopped early") : fmt(r.accuracy)}`).join(" · ");
+  return `Kendall tau of the cheap ${esc(finals.metric)} against training from scratch: ${tau}; `
+    + `${f.trained}/${finals.chosen} finalists trained with ${esc(how.evaluator)} (n = ${f.n})`
+    + (rows ? `<div class="muted">${rows}</div>` : "");
+}
+
 async function drawJob() {
-  const [job, front, history, cands] = await Promise.all([
+  const [job, front, history, cands, finals] = await Promise.all([
     api(`/jobs/${jobId}`), api(`/jobs/${jobId}/front`), api(`/jobs/${jobId}/front/history`), allCandidates(jobId),
+    api(`/jobs/${jobId}/finalists`),
   ]);
   document.title = `${job.name || job.id} – NAS service`;
   const spec = job.spec;
@@ -116,6 +129,7 @@ async function drawJob() {
       <div>search</div><div>${esc(spec.space)} on ${esc(spec.dataset)}, device ${esc(spec.device)}, strategy ${esc(spec.strategy.name)}</div>
       <div>objectives</div><div>${spec.objectives.map((o) => `${esc(o.metric)} (${esc(o.direction)})`).join(", ")}${spec.constraints.length ? `; constraints ${spec.constraints.map(esc).join(", ")}` : ""}</div>
       <div>hypervolume</div><div>${fmt(front.hypervolume)} <span class="muted">reference ${Object.entries(front.reference_point).map(([k, v]) => `${esc(k)}=${fmt(v)}`).join(", ")}</span></div>
+      ${finals.metric ? `<div>fidelity</div><div id="fidelity">${fidelity(finals, spec)}</div>` : ""}
       ${job.error ? `<div>error</div><div class="error">${esc(job.error)}</div>` : ""}
       <div>links</div><div><a href="/dashboard/jobs/${esc(jobId)}/candidates">all candidates</a> ·
         <a href="/api/jobs/${esc(jobId)}/front.zip" id="front-zip">download the front (zip)</a> ·
