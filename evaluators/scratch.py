@@ -31,6 +31,17 @@ if TYPE_CHECKING:
     from search_spaces import Architecture
 
 
+def network(arch: Architecture, task: Task, width: float = 1.0) -> nn.Module:
+    """The network the ``train`` evaluator trains for ``arch``: ``space.build`` at width 1, else
+    the space's operators with their channels scaled by ``width``."""
+    from search_spaces import get_space
+
+    space = get_space(arch.space)
+    if width == 1.0:
+        return space.build(arch, **task.shape)
+    return Network(scaled_ops(space.ops(arch, **task.shape), width))
+
+
 class TrainEvaluator(ScratchEvaluator):
     """``accuracy`` on the validation split after training from scratch (``train_seconds`` too)."""
 
@@ -81,9 +92,7 @@ class TrainEvaluator(ScratchEvaluator):
     def build(self, arch: Architecture) -> nn.Module:
         """A freshly (and always identically) initialised network of ``arch``."""
         torch.manual_seed(self.seed)
-        if self.width == 1.0:
-            return zero_init_residuals(self.space.build(arch, **self.task.shape))
-        return zero_init_residuals(Network(scaled_ops(self.space.ops(arch, **self.task.shape), self.width)))
+        return zero_init_residuals(network(arch, self.task, self.width))
 
     def prepare(self, arch: Architecture) -> tuple[nn.Module, torch.optim.SGD]:
         """``arch``'s freshly initialised network, channels-last (~2x faster training on CPUs,
@@ -94,15 +103,18 @@ class TrainEvaluator(ScratchEvaluator):
     def epochs(self, arch: Architecture, *, score_every_epoch: bool = False) -> Iterator[dict[str, float]]:
         """Train ``arch`` from scratch, yielding after each epoch its ``epoch``, ``train_loss``,
         ``train_seconds`` and (after the last epoch, or every epoch when asked) its ``accuracy``."""
-        for _, metrics in self._run(arch, score_every_epoch):
+        for _, metrics in self.run_epochs(arch, score_every_epoch):
             yield metrics
 
     def trained(self, arch: Architecture) -> tuple[nn.Module, dict[str, float]]:
         """``arch`` trained from scratch (BatchNorm re-estimated) and its last epoch's metrics."""
-        *_, (model, metrics) = self._run(arch, False)
+        *_, (model, metrics) = self.run_epochs(arch, False)
         return model, metrics
 
-    def _run(self, arch: Architecture, score_every_epoch: bool) -> Iterator[tuple[nn.Module, dict[str, float]]]:
+    def run_epochs(
+        self, arch: Architecture, score_every_epoch: bool = False
+    ) -> Iterator[tuple[nn.Module, dict[str, float]]]:
+        """As `epochs`, with the network being trained beside each epoch's metrics."""
         start = time.perf_counter()
         model, optimizer = self.prepare(arch)
         schedule = self.schedule

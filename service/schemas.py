@@ -46,6 +46,7 @@ class FinalistPublic(BaseModel):
     stopped_early: bool
     seconds: float
     error: str | None
+    trained_weights: bool = Field(description="Its downloads carry the weights it was trained to.")
 
 
 class FinalistsPublic(BaseModel):

@@ -115,7 +115,13 @@ def finalists_public(session: Session, job: m.Job) -> FinalistsPublic:
         metric=f.metric,
         chosen=chosen,
         fidelity=Fidelity(**fidelity(rows, sign)),
-        data=[FinalistPublic(**{k: getattr(r, k) for k in FinalistPublic.model_fields}) for r in rows],
+        data=[
+            FinalistPublic(
+                **{k: getattr(r, k) for k in FinalistPublic.model_fields if k != "trained_weights"},
+                trained_weights=r.weights is not None,
+            )
+            for r in rows
+        ],
     )
 
 

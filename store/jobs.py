@@ -299,6 +299,7 @@ class FinalistRow:
     epochs: int
     stopped_early: bool
     seconds: float
+    weights: str | None = None
     error: str | None = None
 
 
@@ -311,6 +312,10 @@ def record_finalist(session: Session, *, job_id: str, owner: str, ttl: float, ro
     session.add(m.Finalist(job_id=job_id, **asdict(row)))
     job.phase, job.lease_expires_at, job.updated_at = phase, now() + timedelta(seconds=ttl), now()
     add_event(session, job_id=job_id, kind="finalist", payload=asdict(row))
+
+
+def get_finalist(session: Session, *, job_id: str, seq: int) -> m.Finalist | None:
+    return session.scalars(select(m.Finalist).where(m.Finalist.job_id == job_id, m.Finalist.seq == seq)).first()
 
 
 def finalists(session: Session, job_id: str) -> list[m.Finalist]:

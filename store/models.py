@@ -147,6 +147,7 @@ class Finalist(Base):
     epochs: Mapped[int] = mapped_column(default=0)
     stopped_early: Mapped[bool] = mapped_column(Boolean, default=False)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    weights: Mapped[str | None] = mapped_column(String(500))  # the trained weights, relative to the artifacts
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

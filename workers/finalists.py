@@ -94,12 +94,14 @@ def train_finalists(
     phase(f"training finalists {done}/{len(chosen)}")
 
     lost = False
+    weights = settings.artifacts / "finalists" / job_id
 
     def store(result: TrialResult) -> None:
         nonlocal done, lost
         c = by_arch[result.arch_id]
         if lost or (result.stopped_early and stop()):  # stopped by us, not by ASHA: train it again on resume
             return
+        kept = weights / f"{c.arch_id}.safetensors"
         done += 1
         row = repo.FinalistRow(
             seq=c.seq,
@@ -110,6 +112,7 @@ def train_finalists(
             epochs=result.epochs,
             stopped_early=result.stopped_early,
             seconds=result.seconds,
+            weights=kept.relative_to(settings.artifacts).as_posix() if kept.exists() else None,
             error=result.error,
         )
         text = f"training finalists {done}/{len(chosen)}"
@@ -131,6 +134,7 @@ def train_finalists(
         name=f"finalists-{job_id}",
         on_result=store,
         stop=lambda: lost or stop(),
+        weights_dir=weights,
     )
     if lost:
         raise repo.LeaseLostError(f"job {job_id}: lease lost")

@@ -51,7 +51,16 @@ def train_trial(config: dict[str, Any]) -> None:
     cls = EVALUATORS.get(config.get("evaluator", TrainEvaluator.name))
     evaluator = cls(task=Task(**config["task"]), data_dirs=config["data_dirs"], **config["options"])
     arch = Architecture.from_dict(config["arch"])
-    for metrics in evaluator.epochs(arch, score_every_epoch=True):
+    last = int(config["options"].get("epochs", 3))
+    for model, metrics in evaluator.run_epochs(arch, score_every_epoch=True):
+        if config.get("weights_dir") and int(metrics["epoch"]) == last:  # the full schedule: keep its weights
+            from safetensors.torch import save_file
+
+            folder = Path(config["weights_dir"])
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{arch.arch_id}.{os.getpid()}.tmp"
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+            tmp.replace(folder / f"{arch.arch_id}.safetensors")
         tune.report({**metrics, "epoch": int(metrics["epoch"])})
 
 
@@ -125,10 +134,12 @@ def train_candidates(
     evaluator: str = TrainEvaluator.name,
     on_result: Callable[[TrialResult], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    weights_dir: Path | None = None,
 ) -> list[TrialResult]:
     """Train every architecture from scratch as one Tune trial each (with ``evaluator``'s epoch
     loop); results in the order given, and each to ``on_result`` as soon as its trial ends. When
-    ``stop()`` turns true every trial stops (those unfinished are then missing from the results)."""
+    ``stop()`` turns true every trial stops (those unfinished are then missing from the results).
+    With ``weights_dir``, a trial that trains the full schedule saves ``<arch_id>.safetensors`` there."""
     options = dict(options or {})
     epochs = int(options.get("epochs", 3))
     if asha and not 1 <= grace_period <= epochs:
@@ -146,6 +157,7 @@ def train_candidates(
         "data_dirs": [str(Path(d)) for d in settings.data_dirs],
         "options": options,
         "evaluator": evaluator,
+        "weights_dir": str(weights_dir) if weights_dir else None,
     }
     tuner = tune.Tuner(
         tune.with_resources(train_trial, {"cpu": 1}),

@@ -90,8 +90,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bundle_dir(root: Path, job_id: str, seq: int, arch_id: str) -> Path:
-    return root / "exports" / job_id / f"{seq}-{arch_id}"
+def bundle_dir(root: Path, job_id: str, seq: int, arch_id: str, trained: bool = False) -> Path:
+    """A bundle's folder; a finalist's trained bundle has its own (the one built before it was trained stays)."""
+    return root / "exports" / job_id / f"{seq}-{arch_id}{'-trained' if trained else ''}"
+
+
+def _trained(arch: Architecture, task: Task, trained: dict[str, Any], root: Path) -> tuple[nn.Module, dict]:
+    """A finalist's network with the weights its training from scratch ended with."""
+    from safetensors.torch import load_file
+
+    from evaluators.scratch import network
+
+    width = float(trained.get("options", {}).get("width", 1.0))
+    model = network(arch, task, width)
+    model.load_state_dict(load_file(str(root / trained["weights"])))
+    return model, {
+        "source": "finalist",
+        "evaluator": trained.get("evaluator", "train"),
+        "schedule": trained.get("options", {}),
+        "epochs": trained["epochs"],
+        "accuracy": trained["accuracy"],
+        "width": width,
+        "note": "trained from scratch as a finalist of the job (BatchNorm re-estimated); 'accuracy' is "
+        "these weights' validation accuracy",
+    }
 
 
 def _model(arch: Architecture, task: Task, provenance: dict[str, Any], settings: Any) -> tuple[nn.Module, dict]:
@@ -222,8 +244,11 @@ def build_bundle(
     settings: Any = None,
 ) -> Path:
     """The candidate's bundle folder, built now unless it exists. ``job`` holds ``id`` and ``spec``;
-    ``candidate`` holds ``seq``, ``arch_id``, ``arch``, ``metrics`` and ``provenance``."""
-    final = bundle_dir(root, job["id"], candidate["seq"], candidate["arch_id"])
+    ``candidate`` holds ``seq``, ``arch_id``, ``arch``, ``metrics`` and ``provenance``, and for a
+    finalist trained with the full schedule ``trained`` (its weights' path under ``root``, accuracy,
+    epochs, evaluator and options): the bundle then carries those weights."""
+    trained = candidate.get("trained")
+    final = bundle_dir(root, job["id"], candidate["seq"], candidate["arch_id"], trained=trained is not None)
     if (final / "arch.json").exists():
         return final
     spec = job["spec"]
@@ -231,7 +256,10 @@ def build_bundle(
     space = get_space(arch.space)
     info = dataset_info(spec["dataset"])
     task = Task(arch.space, info.in_channels, info.input_size, info.num_classes, spec["dataset"])
-    model, weights = _model(arch, task, candidate.get("provenance", {}), settings)
+    if trained is not None:
+        model, weights = _trained(arch, task, trained, root)
+    else:
+        model, weights = _model(arch, task, candidate.get("provenance", {}), settings)
     model.eval()
     # batch 2: torch.export specialises a dimension traced at size 1, and the batch is dynamic
     size = (2, info.in_channels, info.input_size, info.input_size)
@@ -319,7 +347,9 @@ def zip_front(
     member's metrics, every file's sha256 and the formats that failed (``failed``, as in
     ``arch.json``; those files are absent), and the ``extra`` files (name -> text). Rebuilt when
     the front changed."""
-    key = hashlib.sha256(",".join(f"{c['seq']}-{c['arch_id']}" for c in candidates).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        ",".join(f"{c['seq']}-{c['arch_id']}{'-trained' if c.get('trained') else ''}" for c in candidates).encode()
+    ).hexdigest()[:12]
     target = root / "exports" / job["id"] / f"front-{key}.zip"
     if target.exists():
         return target

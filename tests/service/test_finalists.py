@@ -8,10 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import safetensors.torch
 from fastapi.testclient import TestClient
 from scipy.stats import kendalltau
 
 from core.spec import JobSpec
+from evaluators.scratch import TrainEvaluator, network
+from evaluators.training import accuracy
+from search_spaces import Architecture
 from store import jobs as repo
 from store import models as m
 from store.session import Database
@@ -112,8 +116,20 @@ def test_a_job_trains_its_finalists_and_serves_the_fidelity(
     with db.session() as s:
         assert [e.kind for e in repo.events_after(s, job_id=job_id, after=0)].count("finalist") == 3
 
-    # a resumed runner trains none of them again: every finalist is stored once
+    # a finalist's download carries the weights it was trained to: they score its measured accuracy again
+    f = report["data"][0]
+    assert f["trained_weights"]
+    files = api.get(f"/api/jobs/{job_id}/candidates/{f['seq']}/files").json()
+    assert files["weights"]["source"] == "finalist" and files["weights"]["accuracy"] == f["accuracy"]
+    body = api.get(f"/api/jobs/{job_id}/candidates/{f['seq']}/files/model.safetensors").content
     settings = Settings(home=tmp_path, database_url=db.url)
+    task = JobSpec.model_validate(job()).task
+    model = network(Architecture.from_dict(cands[f["seq"]]["arch"]), task, FULL["width"])
+    model.load_state_dict(safetensors.torch.load(body))
+    val = TrainEvaluator(task=task, data_dirs=settings.data_dirs, **FULL).val
+    assert accuracy(model, val) == f["accuracy"]
+
+    # a resumed runner trains none of them again: every finalist is stored once
     with db.session() as s:
         spec = JobSpec.model_validate(s.get(m.Job, job_id).spec)
     train_finalists(job_id=job_id, owner="nobody", ttl=3, spec=spec, db=db, settings=settings,

@@ -42,8 +42,14 @@ def _job(session: SessionDep, job_id: str) -> dict[str, Any]:
 
 
 def _candidate(session: SessionDep, job_id: str, seq: int) -> dict[str, Any]:
+    """What a bundle is built from; a finalist trained with the full schedule brings its weights."""
     c = repo.get_candidate(session, job_id=job_id, seq=seq)
-    return {"seq": c.seq, "arch_id": c.arch_id, "arch": c.arch, "metrics": c.metrics, "provenance": c.provenance}
+    out = {"seq": c.seq, "arch_id": c.arch_id, "arch": c.arch, "metrics": c.metrics, "provenance": c.provenance}
+    f = repo.get_finalist(session, job_id=job_id, seq=seq)
+    if f is not None and f.weights:
+        finalists = repo.get_job(session, job_id).spec["finalists"]
+        out["trained"] = {"weights": f.weights, "accuracy": f.accuracy, "epochs": f.epochs, **finalists}
+    return out
 
 
 async def _bundle(settings: Settings, job: dict[str, Any], candidate: dict[str, Any]) -> Any:

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("epochs", sa.Integer(), nullable=False),
         sa.Column("stopped_early", sa.Boolean(), nullable=False),
         sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("weights", sa.String(length=500), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
