@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service import errors
-from service.api.routes import catalog, devices, exports, fronts, health, jobs
+from service.api.routes import artifacts, catalog, devices, exports, fronts, health, jobs
 from service.dashboard import routes as dashboard
 from store.session import Database
 from store.settings import Settings
@@ -72,6 +72,6 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(dashboard.router)
-    for router in (jobs.router, exports.router, fronts.router, devices.router, catalog.router):
+    for router in (jobs.router, exports.router, fronts.router, devices.router, artifacts.router, catalog.router):
         app.include_router(router, prefix="/api")
     return app
