@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from core.errors import InvalidArchitectureError, NasError, StoreError, UnknownPluginError
-from store.jobs import ConflictError, NotFoundError
+from store.jobs import ConflictError, ForbiddenError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ def install(app: FastAPI) -> None:
             status = 404
         elif isinstance(exc, ConflictError):
             status = 409
+        elif isinstance(exc, ForbiddenError):
+            status = 403
         elif isinstance(exc, StoreError):
             log.warning("store error on %s: %s", request.url.path, exc)
             status = 503

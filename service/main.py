@@ -8,9 +8,10 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service import errors
+from service.api.deps import read_access
 from service.api.routes import artifacts, catalog, devices, exports, fronts, health, jobs
 from service.dashboard import routes as dashboard
 from store.session import Database
@@ -73,5 +74,5 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(dashboard.router)
     for router in (jobs.router, exports.router, fronts.router, devices.router, artifacts.router, catalog.router):
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", dependencies=[Depends(read_access)])
     return app

@@ -19,6 +19,7 @@ class JobPublic(BaseModel):
     failed: int
     progress: float = Field(description="evaluated / budget, in [0, 1].")
     attempt: int
+    owner: str | None = Field(description="The id of the API key that submitted it (service: the service's own).")
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None

@@ -89,6 +89,7 @@ def job_public(session: Session, job: m.Job) -> JobPublic:
         failed=job.failed,
         progress=min(1.0, job.evaluated / job.budget) if job.budget else 0.0,
         attempt=job.attempt,
+        owner=job.owner,
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         started_at=job.started_at,

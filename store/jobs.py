@@ -37,6 +37,10 @@ class ConflictError(NasError):
     """A request that contradicts stored state (e.g. an idempotency key reused with another body)."""
 
 
+class ForbiddenError(NasError):
+    """The request's key may not act on this resource (another key's job)."""
+
+
 class LeaseLostError(NasError):
     """The runner no longer owns the job (another runner took over, or it was cancelled)."""
 
@@ -58,6 +62,7 @@ def create_job(
     budget: int,
     name: str | None,
     idempotency_key: str | None,
+    owner: str | None = None,
 ) -> tuple[m.Job, bool]:
     """Insert a queued job; returns (job, created). A repeated idempotency key returns the first
     job when the spec is the same and raises `ConflictError` when it differs."""
@@ -71,6 +76,7 @@ def create_job(
         spec=spec,
         spec_hash=spec_hash,
         idempotency_key=idempotency_key,
+        owner=owner,
         state="queued",
         budget=budget,
         evaluated=0,

@@ -80,6 +80,7 @@ class Job(Base):
     phase: Mapped[str] = mapped_column(String(200), default="")  # what the runner is doing now
     error: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(default=0)
+    owner: Mapped[str | None] = mapped_column(String(32))  # the id of the API key that submitted it
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
@@ -128,6 +129,21 @@ class FrontSnapshot(Base):
     reference_point: Mapped[list[Any]]
     candidate_ids: Mapped[list[Any]]  # seq numbers of the front's members
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for the API's mutating (and, when configured, reading) endpoints, stored as its
+    SHA-256; an admin key may cancel any job, others only their own. The service's own key (its
+    settings' ``api_key``) is the admin ``service``, kept outside this table."""
+
+    __tablename__ = "nas_api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
 
 
 class Finalist(Base):

@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     max_running_jobs: int = Field(2, ge=1, le=1000, description="Jobs run at once by this controller.")
     lease_seconds: float = Field(30.0, gt=0, description="A runner silent this long is presumed dead.")
     local_devices: str = Field("cpu,cpu-onnx", description="Built-in devices this host measures (comma-separated).")
-    api_key: SecretStr | None = Field(None, description="Key for mutating endpoints; generated when unset.")
+    api_key: SecretStr | None = Field(
+        None, description="The service's own (admin) key for mutating endpoints; generated when unset."
+    )
+    read_requires_key: bool = Field(False, description="Reading endpoints need a key too (the dashboard then cannot).")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

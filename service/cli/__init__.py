@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from core.errors import NasError
-from service.cli import dass, db, demo, device, jobs, lut, predictor, spaces, supernet  # noqa: F401 - registers the commands
+from service.cli import dass, db, demo, device, jobs, keys, lut, predictor, spaces, supernet  # noqa: F401 - registers the commands
 from service.cli.app import app
 
 __all__ = ["app", "main"]

@@ -13,7 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from core.errors import NasError
 from core.metrics import METRICS
 from core.spec import JobSpec
-from service.api.deps import MAX_ROW, ApiKeyDep, DbDep, Offset, Seq, SessionDep
+from service.api.deps import MAX_ROW, DbDep, Offset, PrincipalDep, Seq, SessionDep
 from service.schemas import (
     CandidatePublic,
     CandidatesPublic,
@@ -31,10 +31,11 @@ from workers.evaluation import check_runnable, device_defaults, supernet_default
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[ApiKeyDep], responses={200: {"model": JobPublic}})
+@router.post("", status_code=status.HTTP_201_CREATED, responses={200: {"model": JobPublic}})
 def create_job(
     spec: JobSpec,
     session: SessionDep,
+    principal: PrincipalDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JobPublic:
@@ -51,6 +52,7 @@ def create_job(
         budget=spec.budget.candidates,
         name=spec.name,
         idempotency_key=idempotency_key,
+        owner=principal.key_id,
     )
     session.commit()
     if not created:
@@ -75,9 +77,13 @@ def get_job(job_id: str, session: SessionDep) -> JobPublic:
     return job_public(session, repo.get_job(session, job_id))
 
 
-@router.delete("/{job_id}", dependencies=[ApiKeyDep])
-def cancel_job(job_id: str, session: SessionDep) -> JobPublic:
-    """Cancel: a queued job stops at once, a running one after its current batch. Repeating is harmless."""
+@router.delete("/{job_id}")
+def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep) -> JobPublic:
+    """Cancel: a queued job stops at once, a running one after its current batch. Repeating is
+    harmless. A key cancels only the jobs it submitted, unless it is an admin key (403)."""
+    owner = repo.get_job(session, job_id).owner
+    if not principal.admin and owner != principal.key_id:
+        raise repo.ForbiddenError(f"job {job_id} was submitted by another key; only it or an admin key cancels it")
     job = repo.request_cancel(session, job_id)
     session.commit()
     return job_public(session, job)
