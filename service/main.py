@@ -14,6 +14,7 @@ from service import errors
 from service.api.deps import read_access
 from service.api.routes import artifacts, catalog, devices, exports, fronts, health, jobs
 from service.dashboard import routes as dashboard
+from service.schemas import ERRORS
 from store.session import Database
 from store.settings import Settings
 
@@ -74,5 +75,5 @@ def create_app(settings: Settings, *, scheduler: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(dashboard.router)
     for router in (jobs.router, exports.router, fronts.router, devices.router, artifacts.router, catalog.router):
-        app.include_router(router, prefix="/api", dependencies=[Depends(read_access)])
+        app.include_router(router, prefix="/api", dependencies=[Depends(read_access)], responses=ERRORS)
     return app

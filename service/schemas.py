@@ -8,6 +8,33 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class ErrorPublic(BaseModel):
+    """Every 4xx/503 body: one line naming the field and what is allowed, and the details."""
+
+    message: str | None = None
+    detail: Any = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    # JSON on every route, the event stream's too (its errors come before the stream starts)
+    code: {
+        "model": ErrorPublic,
+        "description": what,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}},
+    }
+    for code, what in {
+        400: "A body that is not JSON (or not UTF-8)",
+        401: "No API key where one is needed",
+        403: "A wrong or revoked key, or another key's job",
+        404: "No such resource",
+        409: "An Idempotency-Key reused with another body",
+        413: "Body too large",
+        422: "Bad input: the message names the field and the allowed values",
+        503: "The database is unreachable",
+    }.items()
+}
+
+
 class JobPublic(BaseModel):
     id: str
     name: str | None
