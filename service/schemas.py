@@ -115,6 +115,9 @@ class FrontPublic(BaseModel):
     job_id: str
     step: int = Field(description="Evaluations when this front was recorded.")
     hypervolume: float
+    hypervolume_share: float | None = Field(
+        None, description="The hypervolume over the box from the front's ideal point to the reference point."
+    )
     objectives: list[dict[str, Any]]
     reference_point: dict[str, float] = Field(description="Hypervolume reference, in metric units.")
     members: list[CandidatePublic]

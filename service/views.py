@@ -64,10 +64,25 @@ def front_public(session: Session, job: m.Job) -> FrontPublic:
         job_id=job.id,
         step=snap.step,
         hypervolume=snap.hypervolume,
+        hypervolume_share=_share(snap.hypervolume, snap.reference_point, objectives, members),
         objectives=objectives,
         reference_point=ref,
         members=[candidate_public(c) for c in members],
     )
+
+
+def _share(hv: float, reference: list[float], objectives: list[dict[str, str]], members: list) -> float | None:
+    """``hv`` over the volume of the box from the front's ideal point (its best value of each
+    objective) to the reference point, both as losses; None where the box is empty."""
+    feasible = [c for c in members if c.feasible and c.status == "ok"]
+    if not feasible or len(reference) != len(objectives):
+        return None
+    signs = [1.0 if o["direction"] == "min" else -1.0 for o in objectives]
+    ideal = [min(s * c.metrics[o["metric"]] for c in feasible) for s, o in zip(signs, objectives, strict=True)]
+    box = 1.0
+    for r, i in zip(reference, ideal, strict=True):
+        box *= r - i
+    return round(hv / box, 6) if box > 0 else None
 
 
 def job_public(session: Session, job: m.Job) -> JobPublic:

@@ -31,6 +31,11 @@ def jobs_page() -> HTMLResponse:
     return _page("jobs")
 
 
+@router.get("/dashboard/artifacts")
+def artifacts_page() -> HTMLResponse:
+    return _page("artifacts")
+
+
 @router.get("/dashboard/jobs/{job_id}")
 def job_page(job_id: str) -> HTMLResponse:
     return _page("job")

@@ -55,6 +55,9 @@ def test_job_lifecycle_front_and_progress(api: TestClient) -> None:
     assert ref[0] == 2e6  # the constraint bound is the reference for its objective
     pts = np.array([[m["metrics"]["params"], m["metrics"]["macs"]] for m in front["members"]])
     assert front["hypervolume"] == pytest.approx(hypervolume(pts, ref))
+    box = np.prod(ref - pts.min(axis=0))  # from the front's ideal point to the reference point
+    assert front["hypervolume_share"] == pytest.approx(front["hypervolume"] / box, rel=1e-5) and box > 0
+    assert (front["hypervolume_share"] < 1) == (len(pts) > 1)  # one member fills its box, more never do
     assert job["best"]["params"] == pts[:, 0].min() and job["front_size"] == len(pts)
 
     history = api.get(f"/api/jobs/{job['id']}/front/history").json()["points"]

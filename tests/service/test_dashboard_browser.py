@@ -22,15 +22,20 @@ from tests.service.conftest import KEY, spec
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DATA = Path(__file__).parents[1] / "data"
 
 if CHROMIUM is None and os.environ.get("NAS_REQUIRE_BROWSER") != "1":
     pytest.skip("no chromium on this machine (apt-get install chromium; CI installs it)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, ray_cluster: None) -> Iterator[str]:
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser")
+
+
+@pytest.fixture(scope="module")
+def service(home: Path, ray_cluster: None) -> Iterator[str]:
     """The real app under uvicorn on a free port (Ray is the session's, started in the main thread)."""
-    home = tmp_path_factory.mktemp("browser")
     db = Database(f"sqlite:///{home / 'nas.db'}")
     db.migrate()
     settings = Settings(home=home, database_url=db.url, api_key="test-key", lease_seconds=3, ray_num_cpus=2)
@@ -94,6 +99,8 @@ def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
         assert front_points.count() == len(front["members"]) == int(plot.get_attribute("data-front-points"))
         assert all_points.count() == len(ok) == int(plot.get_attribute("data-total-points"))
         assert page.locator("#history-plot .scatterlayer path.point").count() >= 1
+        share = page.locator("#hv-share").inner_text()
+        assert share == f"{100 * front['hypervolume_share']:.1f}%", share
         page.screenshot(path=str(ARTIFACTS / "dashboard-job.png"), full_page=True)
 
         box = front_points.first.bounding_box()
@@ -151,5 +158,32 @@ def test_the_job_page_shows_the_finalists_fidelity(service: str) -> None:
         assert shown_tau in text, text  # as the page's fmt() writes it
         assert shown.locator("a").count() == 3
         page.screenshot(path=str(ARTIFACTS / "dashboard-finalists.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
+
+
+def test_the_artifacts_page_lists_each_kind_with_its_figures(service: str, home: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from workers.operations.latency import LutImportRequest, import_latency_table
+
+    settings = Settings(home=home, database_url=f"sqlite:///{home / 'nas.db'}")
+    db = Database(settings.db_url)
+    lut = LutImportRequest(text=(DATA / "proxylessnas_mobile_lut.csv").read_text(), format="csv", device="pixel1",
+                           kind="phone", space="mnasnet")  # fmt: skip
+    table_id = import_latency_table(db, settings, lut).table_id
+    db.dispose()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{service}/dashboard")
+        page.locator("header a[href='/dashboard/artifacts']").click()
+        row = page.locator(f"#artifacts tr[data-id='{table_id}']")
+        row.wait_for()
+        text = row.inner_text()
+        assert "latency_table" in text and "mnasnet on pixel1, ready (imported); not validated" in text, text
+        page.screenshot(path=str(ARTIFACTS / "dashboard-artifacts.png"), full_page=True)
         browser.close()
     assert not errors, errors

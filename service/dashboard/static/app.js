@@ -128,7 +128,7 @@ async function drawJob() {
       <div>progress</div><div>${bar(job.progress)} ${job.evaluated}/${job.budget} evaluated${job.failed ? `, ${job.failed} failed` : ""} <span class="muted">(${esc(job.phase)})</span></div>
       <div>search</div><div>${esc(spec.space)} on ${esc(spec.dataset)}, device ${esc(spec.device)}, strategy ${esc(spec.strategy.name)}</div>
       <div>objectives</div><div>${spec.objectives.map((o) => `${esc(o.metric)} (${esc(o.direction)})`).join(", ")}${spec.constraints.length ? `; constraints ${spec.constraints.map(esc).join(", ")}` : ""}</div>
-      <div>hypervolume</div><div>${fmt(front.hypervolume)} <span class="muted">reference ${Object.entries(front.reference_point).map(([k, v]) => `${esc(k)}=${fmt(v)}`).join(", ")}</span></div>
+      <div>hypervolume</div><div>${fmt(front.hypervolume)}${front.hypervolume_share === null ? "" : ` (<b id="hv-share">${(100 * front.hypervolume_share).toFixed(1)}%</b> of the box from the front's best values to the reference)`} <span class="muted">reference ${Object.entries(front.reference_point).map(([k, v]) => `${esc(k)}=${fmt(v)}`).join(", ")}</span></div>
       ${finals.metric ? `<div>fidelity</div><div id="fidelity">${fidelity(finals, spec)}</div>` : ""}
       ${job.error ? `<div>error</div><div class="error">${esc(job.error)}</div>` : ""}
       <div>links</div><div><a href="/dashboard/jobs/${esc(jobId)}/candidates">all candidates</a> ·
@@ -271,5 +271,34 @@ async function candidatePage() {
   };
 }
 
-const pages = { jobs: jobsPage, job: jobPage, candidates: candidatesPage, candidate: candidatePage };
+// ---------------------------------------------------------------- artifacts page
+function figures(a) {
+  const i = a.info || {};
+  const pct = (v) => (v === undefined || v === null ? "–" : `${(100 * v).toFixed(1)}%`);
+  if (a.kind === "supernet") {
+    const acc = i.accuracy || {};
+    return `${esc(i.space)} on ${esc(i.dataset)}, ${esc(i.epochs)} epochs; validation accuracy largest ${pct((acc.largest || {}).val)}, smallest ${pct((acc.smallest || {}).val)}`;
+  }
+  if (a.kind === "predictor") {
+    const cv = i.cv || {};
+    const shown = ["kendall_tau", "spearman", "mape", "within_10pct"].filter((k) => cv[k] !== undefined);
+    return `${esc(i.metric)} of ${esc(i.space)} (${esc(i.label)}), trained on ${esc(i.n_train)}; ${shown.length ? `CV ${shown.map((k) => `${k} ${fmt(cv[k])}`).join(", ")}` : "no CV"}`;
+  }
+  if (a.kind === "table") return `${esc(i.space)}: ${esc(i.rows)} architectures; ${Object.entries(i.columns || {}).map(([k, v]) => `${esc(k)} (${esc(v)})`).join(", ")}`;
+  if (a.kind === "latency_table") return `${esc(i.space)} on ${esc(i.device)}, ${esc(i.status)} (${esc(i.source)}); ${i.validation ? `validated: ${esc(i.validation)}` : "not validated"}`;
+  return Object.entries(i).slice(0, 4).map(([k, v]) => `${esc(k)} ${typeof v === "object" ? "…" : esc(v)}`).join(", ");
+}
+
+async function artifactsPage() {
+  crumbs("/ artifacts");
+  const all = await api("/artifacts");
+  main.innerHTML = `<h1>Artifacts</h1><p class="muted">What operations produced: supernets, predictors, tables, DASS searches and latency tables, newest first.</p>
+    <table id="artifacts"><thead><tr><th>Kind</th><th>Name</th><th>Figures</th><th>Created</th></tr></thead>
+    <tbody>${all.map((a) => `<tr data-id="${esc(a.id)}"><td>${esc(a.kind)}</td><td>${esc(a.name)}<div class="muted"><code>${esc(a.id)}</code></div></td>
+      <td style="white-space:normal">${figures(a)}<details><summary class="muted">all metadata</summary><pre>${esc(JSON.stringify(a.info, null, 2))}</pre></details></td>
+      <td class="muted">${esc(new Date(a.created_at).toLocaleString())}</td></tr>`).join("")}</tbody></table>
+    ${all.length ? "" : '<p class="muted">Nothing yet: train a supernet (<code>nas supernet train</code>), measure or import a latency table (<code>nas lut</code>), fit a predictor (<code>nas predictor train</code>).</p>'}`;
+}
+
+const pages = { jobs: jobsPage, job: jobPage, candidates: candidatesPage, candidate: candidatePage, artifacts: artifactsPage };
 pages[document.body.dataset.page]().catch(fail);
