@@ -100,6 +100,7 @@ class EvaluatorPool:
         size = max(1, min(size, int(free // self.cpus) if self.cpus > 0 else size))
         self.remote = ray.remote(EvaluatorWorker).options(**threads.actor_options(self.cpus), max_restarts=0)
         self.actors = [self.remote.remote(recipes, self.cpus) for _ in range(size)]
+        self.stopped: set[int] = set()
         self._started(self.actors)
 
     def _started(self, actors: list[Any]) -> None:
@@ -114,16 +115,22 @@ class EvaluatorPool:
                 f"{self.start_timeout:g} s; the cluster has {total:g} CPUs (lower pool_size or the evaluators' threads)"
             ) from None
 
-    def score(self, archs: list[Architecture]) -> list[Scored]:
+    def score(self, archs: list[Architecture], until: float | None = None) -> list[Scored | None]:
+        """Each architecture's merged result, in order. With ``until`` (a `time.time()`), shares
+        still running then are stopped (their actors killed) and their entries are None."""
         if not archs:
             return []
+        for i in sorted(self.stopped):
+            self._replace(i)
+        self.stopped.clear()
         k = min(len(self.actors), len(archs))
         size = -(-len(archs) // k)
         chunks = [archs[i : i + size] for i in range(0, len(archs), size)]
         refs = [actor.score.remote(chunk) for actor, chunk in zip(self.actors, chunks, strict=False)]
         deadline = self.candidate_timeout * size
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=deadline)
-        out: list[Scored] = []
+        wait = deadline if until is None else max(0.0, min(deadline, until - time.time()))
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=wait)
+        out: list[Scored | None] = []
         for i, (ref, chunk) in enumerate(zip(refs, chunks, strict=True)):
             if ref in ready:
                 try:
@@ -131,6 +138,11 @@ class EvaluatorPool:
                     continue
                 except RayActorError as e:
                     reason = f"its evaluator actor died ({type(e).__name__}); the actor was replaced"
+            elif wait < deadline:  # the caller's time ran out first: not a failure of these candidates
+                ray.kill(self.actors[i])
+                self.stopped.add(i)  # replaced when the pool is next asked to score
+                out.extend([None] * len(chunk))
+                continue
             else:
                 reason = (
                     f"not evaluated within {deadline:g} s ({len(chunk)} candidates x candidate_timeout_s "

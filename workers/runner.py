@@ -213,8 +213,11 @@ class JobRunner:
                     return "succeeded", f"search space exhausted after {evaluated} distinct architectures"
                 continue
             stall = 0
+            answers = pool.score([group[0].arch for group in fresh.values()], until=deadline)
+            unfinished = [arch_id for arch_id, a in zip(fresh, answers, strict=True) if a is None]
+            fresh = {arch_id: g for (arch_id, g), a in zip(fresh.items(), answers, strict=True) if a is not None}
+            scored = [a for a in answers if a is not None]
             firsts = [group[0] for group in fresh.values()]
-            scored = pool.score([p.arch for p in firsts])
             rows = [self._row(spec, p, s) for p, s in zip(firsts, scored, strict=True)]
             ok_rows = [(i, r) for i, r in enumerate(rows) if r.status == "ok"]
             new_seqs = [evaluated + i for i, _ in ok_rows]
@@ -237,6 +240,11 @@ class JobRunner:
                 seen[arch_id] = result
                 for p in group:
                     strategy.tell(p, result)
+            if unfinished:
+                return "succeeded", (
+                    f"stopped at the wall-time budget ({spec.budget.wall_seconds:g} s) within a batch: "
+                    f"{len(unfinished)} candidates unfinished, not stored"
+                )
         return "succeeded", None
 
     def _finalists(self, spec: JobSpec, searched: tuple[str, str | None]) -> tuple[str, str | None]:
