@@ -46,6 +46,7 @@ class JobPublic(BaseModel):
     failed: int
     progress: float = Field(description="evaluated / budget, in [0, 1].")
     attempt: int
+    queue_position: int | None = Field(None, description="A queued job's place in the line (1: starts next).")
     owner: str | None = Field(description="The id of the API key that submitted it (service: the service's own).")
     cancel_requested: bool
     created_at: datetime

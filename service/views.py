@@ -104,6 +104,7 @@ def job_public(session: Session, job: m.Job) -> JobPublic:
         failed=job.failed,
         progress=min(1.0, job.evaluated / job.budget) if job.budget else 0.0,
         attempt=job.attempt,
+        queue_position=repo.queue_position(session, job),
         owner=job.owner,
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,

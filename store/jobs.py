@@ -172,6 +172,16 @@ def runnable_jobs(session: Session, *, limit: int) -> list[str]:
     return list(rows)
 
 
+def queue_position(session: Session, job: m.Job) -> int | None:
+    """A queued job's place in the line (1: next to start; oldest first, as the scheduler starts them)."""
+    if job.state != "queued" or job.cancel_requested:
+        return None
+    ahead = select(func.count()).where(
+        m.Job.state == "queued", m.Job.cancel_requested.is_(False), m.Job.created_at < job.created_at
+    )
+    return int(session.scalar(ahead) or 0) + 1
+
+
 def running_count(session: Session) -> int:
     return session.scalar(select(func.count()).where(m.Job.state == "running", m.Job.lease_expires_at >= now())) or 0
 

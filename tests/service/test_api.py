@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ from fastapi.testclient import TestClient
 
 from evaluators.pareto import dominates, hypervolume
 from search_spaces import SPACES
+from service.main import create_app
+from store.session import Database
+from store.settings import Settings
 from tests.service.conftest import KEY, spec, wait
 from workers.strategies import STRATEGIES
 
@@ -188,3 +192,12 @@ def test_catalog_and_health(api: TestClient) -> None:
     assert set(by_name) == set(SPACES.names()) and by_name["mnasnet"]["cardinality"] == 1380949413693751296
     assert {"nsga2", "tpe", "random", "evolution", "mnasnet_rl"} <= set(api.get("/api/strategies").json())
     assert any(d["name"] == "cpu" and d["measurable"] for d in api.get("/api/devices").json())
+
+
+def test_queued_jobs_show_their_place_in_line(sqlite_db: Database, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, database_url=sqlite_db.url, api_key="test-key")
+    with TestClient(create_app(settings, scheduler=False)) as client:  # nothing starts them
+        ids = [client.post("/api/jobs", json=spec(seed=i), headers=KEY).json()["id"] for i in range(3)]
+        assert [client.get(f"/api/jobs/{i}").json()["queue_position"] for i in ids] == [1, 2, 3]
+        client.delete(f"/api/jobs/{ids[0]}", headers=KEY)
+        assert [client.get(f"/api/jobs/{i}").json()["queue_position"] for i in ids] == [None, 1, 2]

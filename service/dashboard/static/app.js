@@ -49,7 +49,7 @@ async function jobsPage() {
     <th class="num">Evaluated</th><th class="num">Hypervolume</th><th>Best on front</th><th>Created</th></tr></thead>
     <tbody>${data.map((j) => `<tr class="clickable" data-id="${esc(j.id)}">
       <td><a href="/dashboard/jobs/${esc(j.id)}">${esc(j.name || j.id)}</a><div class="muted">${esc(j.id)}</div></td>
-      <td>${esc(j.spec.space)}</td><td>${esc(j.spec.dataset)}</td><td>${state(j.state)}<div class="muted">${esc(j.phase)}</div></td>
+      <td>${esc(j.spec.space)}</td><td>${esc(j.spec.dataset)}</td><td>${state(j.state)}<div class="muted">${esc(j.phase)}${j.queue_position ? ` (#${j.queue_position} in line)` : ""}</div></td>
       <td>${bar(j.progress)}</td><td class="num">${j.evaluated}/${j.budget}${j.failed ? ` <span class="error">(${j.failed} failed)</span>` : ""}</td>
       <td class="num">${fmt(j.hypervolume)}</td>
       <td>${Object.entries(j.best).map(([k, v]) => `${esc(k)} ${fmt(v)}`).join(", ") || "–"}</td>
