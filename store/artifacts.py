@@ -84,6 +84,12 @@ def get_artifact(session: Session, ref: str, *, kind: str | None = None) -> m.Ar
     return row
 
 
+def list_artifacts(session: Session, kind: str | None = None) -> list[m.Artifact]:
+    """Every artifact, or those of ``kind``, newest first."""
+    query = select(m.Artifact) if kind is None else select(m.Artifact).where(m.Artifact.kind == kind)
+    return list(session.scalars(query.order_by(m.Artifact.created_at.desc())))
+
+
 def find_artifacts(session: Session, kind: str, **info: Any) -> list[m.Artifact]:
     """Artifacts of ``kind`` whose ``info`` has every given key with the given value, newest first."""
     rows = session.scalars(select(m.Artifact).where(m.Artifact.kind == kind).order_by(m.Artifact.created_at.desc()))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from service.api.deps import SessionDep
 from store import artifacts as repo
@@ -42,8 +41,7 @@ def list_artifacts(
     table's validation report)."""
     if kind is not None and kind not in KINDS:
         raise NotFoundError(f"no artifact kind {kind!r}; kinds: {', '.join(KINDS)}")
-    query = select(m.Artifact) if kind is None else select(m.Artifact).where(m.Artifact.kind == kind)
-    out = [] if kind == LATENCY_TABLE else [_artifact(r) for r in session.scalars(query)]
+    out = [] if kind == LATENCY_TABLE else [_artifact(r) for r in repo.list_artifacts(session, kind)]
     if kind in (None, LATENCY_TABLE):
         out += [_table(t) for t in lut_repo.list_tables(session)]
     return sorted(out, key=lambda a: a["created_at"], reverse=True)
