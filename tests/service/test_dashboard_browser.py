@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -56,6 +58,19 @@ def service(home: Path, ray_cluster: None) -> Iterator[str]:
     db.dispose()
 
 
+@contextmanager
+def browser_page(width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """A page of headless Chromium; the block fails if the page raised a script error."""
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page
+
+
 def finished_job(url: str) -> dict:
     with httpx.Client(base_url=url, headers=KEY, timeout=30) as c:
         body = spec(name="browser check", budget={"candidates": 48}, batch_size=16)
@@ -71,19 +86,12 @@ def finished_job(url: str) -> dict:
 
 
 def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     data = finished_job(service)
     job, front, cands = data["job"], data["front"], data["cands"]
     assert job["state"] == "succeeded"
     ok = [c for c in cands if c["status"] == "ok"]
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
+    with browser_page(1400, 900) as page:
         page.goto(f"{service}/dashboard")
         row = page.locator(f"tr[data-id='{job['id']}']")
         row.wait_for()
@@ -124,13 +132,9 @@ def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
         first = page.locator("#cands tbody tr td:first-child").first.inner_text()
         smallest = min(ok, key=lambda c: c["metrics"]["params"])
         assert int(first) == smallest["seq"]
-        browser.close()
-    assert not errors, errors
 
 
 def test_the_job_page_shows_the_finalists_fidelity(service: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     from tests.service.test_finalists import job as finalists_job
 
     with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
@@ -143,11 +147,7 @@ def test_the_job_page_shows_the_finalists_fidelity(service: str) -> None:
         assert job["state"] == "succeeded", job["error"]
         report = c.get(f"/api/jobs/{job['id']}/finalists").json()
     assert report["fidelity"]["n"] == report["chosen"] == 3
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with browser_page(1280, 900) as page:
         page.goto(f"{service}/dashboard/jobs/{job['id']}")
         shown = page.locator("#fidelity")
         shown.wait_for()
@@ -158,13 +158,9 @@ def test_the_job_page_shows_the_finalists_fidelity(service: str) -> None:
         assert shown_tau in text, text  # as the page's fmt() writes it
         assert shown.locator("a").count() == 3
         page.screenshot(path=str(ARTIFACTS / "dashboard-finalists.png"), full_page=True)
-        browser.close()
-    assert not errors, errors
 
 
 def test_the_artifacts_page_lists_each_kind_with_its_figures(service: str, home: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     from workers.operations.latency import LutImportRequest, import_latency_table
 
     settings = Settings(home=home, database_url=f"sqlite:///{home / 'nas.db'}")
@@ -173,11 +169,7 @@ def test_the_artifacts_page_lists_each_kind_with_its_figures(service: str, home:
                            kind="phone", space="mnasnet")  # fmt: skip
     table_id = import_latency_table(db, settings, lut).table_id
     db.dispose()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with browser_page(1280, 800) as page:
         page.goto(f"{service}/dashboard")
         page.locator("header a[href='/dashboard/artifacts']").click()
         row = page.locator(f"#artifacts tr[data-id='{table_id}']")
@@ -185,5 +177,3 @@ def test_the_artifacts_page_lists_each_kind_with_its_figures(service: str, home:
         text = row.inner_text()
         assert "latency_table" in text and "mnasnet on pixel1, ready (imported); not validated" in text, text
         page.screenshot(path=str(ARTIFACTS / "dashboard-artifacts.png"), full_page=True)
-        browser.close()
-    assert not errors, errors
