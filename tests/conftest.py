@@ -102,7 +102,7 @@ def postgres_schema() -> Iterator[str]:
     from sqlalchemy import create_engine, text
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
+    admin = create_engine(url, pool_pre_ping=True)  # its idle connection may have been terminated meanwhile
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:

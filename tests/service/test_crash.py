@@ -1,5 +1,7 @@
 """The real process dies: ``nas serve`` (API, scheduler and its local Ray) is SIGKILLed mid-job and
-right after a 201, then started again on the same home; every job finishes, nothing is lost or stored twice."""
+right after a 201, then started again on the same home; every job finishes, nothing is lost or
+stored twice — on SQLite and on PostgreSQL. And PostgreSQL drops every connection of the service
+mid-job (``pg_terminate_backend``): the runner retries, the job finishes, nothing lost or doubled."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pytest
 
 from store import jobs as repo
 from store.session import Database
+from tests.conftest import postgres_schema
 
 pytestmark = pytest.mark.slow
 KEY = {"X-API-Key": "crash-key"}
@@ -26,11 +29,12 @@ KEY = {"X-API-Key": "crash-key"}
 class Service:
     """``nas serve`` in its own process group, so a kill takes its Ray processes down with it."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, database_url: str | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.home = home
+        self.database_url = database_url or f"sqlite:///{home / 'nas.db'}"
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -38,6 +42,7 @@ class Service:
         env = {
             **os.environ,
             "NAS_HOME": str(self.home),
+            "NAS_DATABASE_URL": self.database_url,
             "NAS_PORT": str(self.port),
             "NAS_API_KEY": KEY["X-API-Key"],
             "NAS_LEASE_SECONDS": "3",
@@ -73,11 +78,17 @@ class Service:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    svc = Service(tmp_path)
-    yield svc
-    svc.stop()
+@pytest.fixture(params=["sqlite", "postgres"])
+def service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Service]:
+    if request.param == "sqlite":
+        svc = Service(tmp_path)
+        yield svc
+        svc.stop()
+        return
+    with postgres_schema() as url:
+        svc = Service(tmp_path, url)
+        yield svc
+        svc.stop()
 
 
 def job_spec(candidates: int, batch: int, seed: int) -> dict[str, Any]:
@@ -104,7 +115,7 @@ def test_sigkilled_service_resumes_every_job(service: Service) -> None:
         assert acked.status_code == 201
     service.kill()  # mid-job, and right after the 201 of the second job
 
-    db = Database(f"sqlite:///{service.home / 'nas.db'}")
+    db = Database(service.database_url)
     with db.session() as s:
         before = {c.seq: c.arch_id for c in repo.all_candidates(s, running)}
         assert repo.get_job(s, acked.json()["id"]).state in ("queued", "running")  # the 201 was durable
@@ -126,3 +137,47 @@ def test_sigkilled_service_resumes_every_job(service: Service) -> None:
     assert [c.seq for c in after] == list(range(600)) and len({c.arch_id for c in after}) == 600
     assert {c.seq: c.arch_id for c in after if c.seq in before} == before  # nothing stored before the kill changed
     db.dispose()
+
+
+def finish(service: Service, job_ids: list[str], timeout: float = 300) -> dict[str, dict[str, Any]]:
+    with httpx.Client(base_url=service.url, headers=KEY, timeout=30) as c:
+        deadline = time.time() + timeout
+        while True:
+            jobs = {j: c.get(f"/api/jobs/{j}").json() for j in job_ids}
+            if all(j["state"] in repo.FINAL for j in jobs.values()) or time.time() > deadline:
+                return jobs
+            time.sleep(0.5)
+
+
+def test_postgres_dropping_every_connection_mid_job_loses_nothing(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    with postgres_schema() as url:
+        service = Service(tmp_path, url)
+        service.start()
+        try:
+            with httpx.Client(base_url=service.url, headers=KEY, timeout=30) as c:
+                job = c.post("/api/jobs", json=job_spec(candidates=300, batch=4, seed=3)).json()["id"]
+                admin = create_engine(url.split("?")[0])
+                killed = 0
+                for threshold in (20, 80, 160):  # three times while it runs
+                    deadline = time.time() + 120
+                    while c.get(f"/api/jobs/{job}").json()["evaluated"] < threshold:
+                        assert time.time() < deadline
+                        time.sleep(0.1)
+                    with admin.connect() as conn:  # every other connection to this database: the service's
+                        killed += len(conn.execute(text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )).all())  # fmt: skip
+                admin.dispose()
+            assert killed >= 3
+            state = finish(service, [job])[job]
+            assert (state["state"], state["evaluated"], state["error"]) == ("succeeded", 300, None), state
+        finally:
+            service.stop()
+        db = Database(url)
+        with db.session() as s:
+            stored = repo.all_candidates(s, job)
+        db.dispose()
+    assert [c.seq for c in stored] == list(range(300)) and len({c.arch_id for c in stored}) == 300
