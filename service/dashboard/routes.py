@@ -31,6 +31,11 @@ def jobs_page() -> HTMLResponse:
     return _page("jobs")
 
 
+@router.get("/dashboard/compare")
+def compare_page() -> HTMLResponse:
+    return _page("compare")
+
+
 @router.get("/dashboard/artifacts")
 def artifacts_page() -> HTMLResponse:
     return _page("artifacts")

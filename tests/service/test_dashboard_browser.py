@@ -177,3 +177,29 @@ def test_the_artifacts_page_lists_each_kind_with_its_figures(service: str, home:
         text = row.inner_text()
         assert "latency_table" in text and "mnasnet on pixel1, ready (imported); not validated" in text, text
         page.screenshot(path=str(ARTIFACTS / "dashboard-artifacts.png"), full_page=True)
+
+
+def test_two_jobs_are_compared_against_one_reference(service: str) -> None:
+    first = finished_job(service)["job"]
+    with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
+        body = spec(name="second", budget={"candidates": 32}, batch_size=16, seed=7)
+        second = c.post("/api/jobs", json=body).raise_for_status().json()
+        deadline = time.time() + 120
+        while second["state"] not in ("succeeded", "failed", "cancelled"):
+            assert time.time() < deadline, second
+            time.sleep(0.3)
+            second = c.get(f"/api/jobs/{second['id']}").json()
+        expected = c.get("/api/fronts/compare", params={"jobs": f"{first['id']},{second['id']}"}).json()
+    with browser_page(1280, 900) as page:
+        page.goto(f"{service}/dashboard")
+        for job_id in (first["id"], second["id"]):
+            page.locator(f"tr[data-id='{job_id}'] input.pick").check()
+        page.locator("#compare").click()
+        page.wait_for_url("**/dashboard/compare?jobs=*")
+        page.locator("#compare-plot[data-traces='2']").wait_for()
+        for job_id in (first["id"], second["id"]):
+            row = page.locator(f"#comparison tr[data-id='{job_id}']").inner_text()
+            hv = expected["hypervolume"][job_id]
+            assert str(expected["front_size"][job_id]) in row, row
+            assert page.evaluate(f"fmt({hv})") in row, row  # as the page formats it
+        page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)

@@ -46,16 +46,25 @@ async function jobsPage() {
   const { data } = await api("/jobs?limit=200");
   main.innerHTML = `<h1>Search jobs</h1>
     <table id="jobs"><thead><tr><th>Job</th><th>Space</th><th>Dataset</th><th>State</th><th>Progress</th>
-    <th class="num">Evaluated</th><th class="num">Hypervolume</th><th>Best on front</th><th>Created</th></tr></thead>
+    <th class="num">Evaluated</th><th class="num">Hypervolume</th><th>Best on front</th><th>Created</th><th>Compare</th></tr></thead>
     <tbody>${data.map((j) => `<tr class="clickable" data-id="${esc(j.id)}">
       <td><a href="/dashboard/jobs/${esc(j.id)}">${esc(j.name || j.id)}</a><div class="muted">${esc(j.id)}</div></td>
       <td>${esc(j.spec.space)}</td><td>${esc(j.spec.dataset)}</td><td>${state(j.state)}<div class="muted">${esc(j.phase)}${j.queue_position ? ` (#${j.queue_position} in line)` : ""}</div></td>
       <td>${bar(j.progress)}</td><td class="num">${j.evaluated}/${j.budget}${j.failed ? ` <span class="error">(${j.failed} failed)</span>` : ""}</td>
       <td class="num">${fmt(j.hypervolume)}</td>
       <td>${Object.entries(j.best).map(([k, v]) => `${esc(k)} ${fmt(v)}`).join(", ") || "–"}</td>
-      <td class="muted">${esc(new Date(j.created_at).toLocaleString())}</td></tr>`).join("")}</tbody></table>
+      <td class="muted">${esc(new Date(j.created_at).toLocaleString())}</td>
+      <td><input type="checkbox" class="pick" value="${esc(j.id)}" aria-label="compare ${esc(j.id)}"></td></tr>`).join("")}</tbody></table>
+    <p><a id="compare" href="#" class="muted">compare the jobs ticked (same objectives)</a></p>
     ${data.length ? "" : '<p class="muted">No jobs yet: submit one with <code>nas submit SPEC.json</code> or POST /api/jobs.</p>'}`;
-  main.querySelectorAll("tr.clickable").forEach((tr) => tr.addEventListener("click", () => { location.href = `/dashboard/jobs/${tr.dataset.id}`; }));
+  main.querySelectorAll("tr.clickable").forEach((tr) => tr.addEventListener("click", (e) => {
+    if (!e.target.classList.contains("pick")) location.href = `/dashboard/jobs/${tr.dataset.id}`;
+  }));
+  document.getElementById("compare").onclick = (e) => {
+    e.preventDefault();
+    const ids = [...main.querySelectorAll("input.pick:checked")].map((c) => c.value);
+    if (ids.length >= 2) location.href = `/dashboard/compare?jobs=${ids.join(",")}`;
+  };
   if (data.some((j) => !FINAL.includes(j.state))) setTimeout(() => jobsPage().catch(fail), 2000);
 }
 
@@ -271,6 +280,36 @@ async function candidatePage() {
   };
 }
 
+// ---------------------------------------------------------------- compare page
+const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+
+async function comparePage() {
+  crumbs("/ compare");
+  const ids = (new URLSearchParams(location.search).get("jobs") || "").split(",").filter(Boolean);
+  const cmp = await api(`/fronts/compare?jobs=${ids.map(encodeURIComponent).join(",")}`);
+  const [jobs, fronts] = await Promise.all([Promise.all(ids.map((id) => api(`/jobs/${id}`))), Promise.all(ids.map((id) => api(`/jobs/${id}/front`)))]);
+  const objs = cmp.objectives.map((o) => o.metric);
+  const ref = Object.entries(cmp.reference_point).map(([k, v]) => `${esc(k)}=${fmt(v)}`).join(", ");
+  main.innerHTML = `<h1>Comparing ${ids.length} jobs</h1>
+    <div class="card"><table id="comparison"><tr><th>Job</th><th>State</th><th class="num">Evaluated</th><th class="num">Front size</th>
+      <th class="num">Hypervolume (common reference)</th></tr>
+      ${jobs.map((j, i) => `<tr data-id="${esc(j.id)}"><td><span style="color:${COLORS[i % COLORS.length]}">●</span> <a href="/dashboard/jobs/${esc(j.id)}">${esc(j.name || j.id)}</a></td>
+        <td>${state(j.state)}</td><td class="num">${j.evaluated}/${j.budget}</td><td class="num">${cmp.front_size[j.id]}</td>
+        <td class="num">${fmt(cmp.hypervolume[j.id])}</td></tr>`).join("")}</table>
+      <p class="muted">One reference point for all: the worst of the jobs' own (${ref}).</p></div>
+    <div class="card"><b>Fronts</b> <span class="muted">${esc(objs[0])} against ${esc(objs[1] || objs[0])}</span><div id="compare-plot" style="height:420px"></div></div>`;
+  const traces = fronts.map((f, i) => {
+    const pts = f.members.filter((c) => c.feasible).sort((a, b) => a.metrics[objs[0]] - b.metrics[objs[0]]);
+    return { x: pts.map((c) => c.metrics[objs[0]]), y: pts.map((c) => c.metrics[objs[1] || objs[0]]), mode: "lines+markers",
+      line: { shape: "hv", color: COLORS[i % COLORS.length] }, name: jobs[i].name || jobs[i].id };
+  });
+  await Plotly.react(document.getElementById("compare-plot"), traces, {
+    margin: { t: 10, r: 10, b: 45, l: 60 }, xaxis: { title: { text: objs[0] } }, yaxis: { title: { text: objs[1] || objs[0] } },
+    legend: { orientation: "h", y: -0.18 },
+  }, { displaylogo: false, responsive: true });
+  document.getElementById("compare-plot").dataset.traces = String(traces.length);
+}
+
 // ---------------------------------------------------------------- artifacts page
 function figures(a) {
   const i = a.info || {};
@@ -300,5 +339,5 @@ async function artifactsPage() {
     ${all.length ? "" : '<p class="muted">Nothing yet: train a supernet (<code>nas supernet train</code>), measure or import a latency table (<code>nas lut</code>), fit a predictor (<code>nas predictor train</code>).</p>'}`;
 }
 
-const pages = { jobs: jobsPage, job: jobPage, candidates: candidatesPage, candidate: candidatePage, artifacts: artifactsPage };
+const pages = { jobs: jobsPage, job: jobPage, candidates: candidatesPage, candidate: candidatePage, artifacts: artifactsPage, compare: comparePage };
 pages[document.body.dataset.page]().catch(fail);
