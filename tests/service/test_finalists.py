@@ -1,9 +1,10 @@
-"""Finalists: which candidates are trained after the search, the fidelity figure, and a job over
-REST that trains them as Ray Tune trials, stores each once and serves the cheap evaluator's tau."""
+"""Finalists: which candidates are trained after the search, the fidelity figure, refusals at
+submission, and `check_finalists`, what a finished finalists job must show (the dashboard's browser
+test runs one end to end against a real server: trained as Ray Tune trials, each stored once, the
+cheap evaluator's tau served, the trained weights downloaded)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from store import jobs as repo
 from store import models as m
 from store.session import Database
 from store.settings import Settings
-from tests.service.conftest import KEY, wait
+from tests.service.conftest import KEY
 from workers.finalists import choose, fidelity, train_finalists
 
 CHEAP = {"epochs": 1, "train_limit": 128, "val_limit": 128, "width": 0.25, "batch_size": 32, "recal_images": 64}
@@ -88,23 +89,15 @@ def test_bad_finalists_are_refused_at_submission(api: TestClient, finalists: dic
     assert api.get("/api/jobs").json()["count"] == 0
 
 
-@pytest.mark.slow
-def test_a_job_trains_its_finalists_and_serves_the_fidelity(
-    api: TestClient, db: Database, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if request.node.callspec.params.get("db") == "sqlite":
-        pytest.skip("on SQLite the dashboard's browser test runs a finalists job end to end")
-    submitted = api.post("/api/jobs", json=job(), headers=KEY)
-    assert submitted.status_code == 201, submitted.text
-    job_id = submitted.json()["id"]
-    finished = wait(api, job_id, timeout=300)
-    assert finished["state"] == "succeeded", finished["error"]
-    report = api.get(f"/api/jobs/{job_id}/finalists").json()
+def check_finalists(client: Any, job_id: str, db: Database, settings: Settings) -> dict[str, Any]:
+    """Everything a finished finalists job (`job()`) must show over REST and in its database; the
+    dashboard's browser test runs one against a real server and calls this. Returns the report."""
+    report = client.get(f"/api/jobs/{job_id}/finalists").json()
     assert report["metric"] == "accuracy" and report["chosen"] == 3 and len(report["data"]) == 3
-    front = api.get(f"/api/jobs/{job_id}/front").json()["members"]
+    front = client.get(f"/api/jobs/{job_id}/front").json()["members"]
     best = max(front, key=lambda c: c["metrics"]["accuracy"])
     assert best["seq"] in {f["seq"] for f in report["data"]}
-    cands = {c["seq"]: c for c in api.get(f"/api/jobs/{job_id}/candidates").json()["data"]}
+    cands = {c["seq"]: c for c in client.get(f"/api/jobs/{job_id}/candidates").json()["data"]}
     for f in report["data"]:  # the cheap score is the candidate's; the finalist trained the full schedule
         assert f["cheap"] == cands[f["seq"]]["metrics"]["accuracy"] and f["epochs"] == 2 and not f["stopped_early"]
         assert f["error"] is None and f["accuracy"] is not None and f["accuracy"] != f["cheap"]
@@ -119,10 +112,9 @@ def test_a_job_trains_its_finalists_and_serves_the_fidelity(
     # a finalist's download carries the weights it was trained to: they score its measured accuracy again
     f = report["data"][0]
     assert f["trained_weights"]
-    files = api.get(f"/api/jobs/{job_id}/candidates/{f['seq']}/files").json()
+    files = client.get(f"/api/jobs/{job_id}/candidates/{f['seq']}/files").json()
     assert files["weights"]["source"] == "finalist" and files["weights"]["accuracy"] == f["accuracy"]
-    body = api.get(f"/api/jobs/{job_id}/candidates/{f['seq']}/files/model.safetensors").content
-    settings = Settings(home=tmp_path, database_url=db.url)
+    body = client.get(f"/api/jobs/{job_id}/candidates/{f['seq']}/files/model.safetensors").content
     task = JobSpec.model_validate(job()).task
     model = network(Architecture.from_dict(cands[f["seq"]]["arch"]), task, FULL["width"])
     model.load_state_dict(safetensors.torch.load(body))
@@ -136,3 +128,4 @@ def test_a_job_trains_its_finalists_and_serves_the_fidelity(
                     phase=lambda _: None, stop=lambda: False)  # fmt: skip
     with db.session() as s:
         assert s.query(m.Finalist).filter_by(job_id=job_id).count() == 3
+    return report
