@@ -198,6 +198,9 @@ def test_two_jobs_are_compared_against_one_reference(service: str) -> None:
         expected = c.get("/api/fronts/compare", params={"jobs": f"{first['id']},{second['id']}"}).json()
     with browser_page(1280, 900) as page:
         page.goto(f"{service}/dashboard")
+        page.locator(f"tr[data-id='{second['id']}']").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-jobs-1280.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280  # the jobs table fits the window
         for job_id in (first["id"], second["id"]):
             page.locator(f"tr[data-id='{job_id}'] input.pick").check()
         page.locator("#compare").click()

@@ -48,12 +48,12 @@ async function jobsPage() {
     <table id="jobs"><thead><tr><th>Job</th><th>Space</th><th>Dataset</th><th>State</th><th>Progress</th>
     <th class="num">Evaluated</th><th class="num">Hypervolume</th><th>Best on front</th><th>Created</th><th>Compare</th></tr></thead>
     <tbody>${data.map((j) => `<tr class="clickable" data-id="${esc(j.id)}">
-      <td><a href="/dashboard/jobs/${esc(j.id)}">${esc(j.name || j.id)}</a><div class="muted">${esc(j.id)}</div></td>
+      <td><a href="/dashboard/jobs/${esc(j.id)}">${esc(j.name || j.id)}</a><div class="muted" title="${esc(j.id)}">${esc(j.id.slice(0, 12))}…</div></td>
       <td>${esc(j.spec.space)}</td><td>${esc(j.spec.dataset)}</td><td>${state(j.state)}<div class="muted">${esc(j.phase)}${j.queue_position ? ` (#${j.queue_position} in line)` : ""}</div></td>
       <td>${bar(j.progress)}</td><td class="num">${j.evaluated}/${j.budget}${j.failed ? ` <span class="error">(${j.failed} failed)</span>` : ""}</td>
       <td class="num">${fmt(j.hypervolume)}</td>
       <td>${Object.entries(j.best).map(([k, v]) => `${esc(k)} ${fmt(v)}`).join(", ") || "–"}</td>
-      <td class="muted">${esc(new Date(j.created_at).toLocaleString())}</td>
+      <td class="muted">${esc(new Date(j.created_at).toLocaleString([], { dateStyle: "short", timeStyle: "short" }))}</td>
       <td><input type="checkbox" class="pick" value="${esc(j.id)}" aria-label="compare ${esc(j.id)}"></td></tr>`).join("")}</tbody></table>
     <p><a id="compare" href="#" class="muted">compare the jobs ticked (same objectives)</a></p>
     ${data.length ? "" : '<p class="muted">No jobs yet: submit one with <code>nas submit SPEC.json</code> or POST /api/jobs.</p>'}`;
