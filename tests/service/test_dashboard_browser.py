@@ -21,7 +21,7 @@ import uvicorn
 from service.main import create_app
 from store.session import Database
 from store.settings import Settings
-from tests.service.conftest import KEY, spec
+from tests.service.conftest import KEY, spec, wait
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -77,12 +77,7 @@ def finished_job(url: str) -> dict:
     """One finished cost job of the service at ``url`` (run once, shared by the tests that read it)."""
     with httpx.Client(base_url=url, headers=KEY, timeout=30) as c:
         body = spec(name="browser check", budget={"candidates": 48}, batch_size=16)
-        job = c.post("/api/jobs", json=body).raise_for_status().json()
-        deadline = time.time() + 120
-        while job["state"] not in ("succeeded", "failed", "cancelled"):
-            assert time.time() < deadline, job
-            time.sleep(0.3)
-            job = c.get(f"/api/jobs/{job['id']}").json()
+        job = wait(c, c.post("/api/jobs", json=body).raise_for_status().json()["id"])
         front = c.get(f"/api/jobs/{job['id']}/front").json()
         cands = c.get(f"/api/jobs/{job['id']}/candidates", params={"limit": 1000}).json()["data"]
     return {"job": job, "front": front, "cands": cands}
@@ -142,12 +137,7 @@ def test_the_job_page_shows_the_finalists_fidelity(service: str, home: Path) -> 
     from tests.service.test_finalists import job as finalists_job
 
     with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
-        job = c.post("/api/jobs", json=finalists_job()).raise_for_status().json()
-        deadline = time.time() + 300
-        while job["state"] not in ("succeeded", "failed", "cancelled"):
-            assert time.time() < deadline, job
-            time.sleep(0.5)
-            job = c.get(f"/api/jobs/{job['id']}").json()
+        job = wait(c, c.post("/api/jobs", json=finalists_job()).raise_for_status().json()["id"], timeout=300)
         assert job["state"] == "succeeded", job["error"]
         settings = Settings(home=home, database_url=f"sqlite:///{home / 'nas.db'}")
         db = Database(settings.db_url)
@@ -189,12 +179,7 @@ def test_two_jobs_are_compared_against_one_reference(service: str) -> None:
     first = finished_job(service)["job"]
     with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
         body = spec(name="second", budget={"candidates": 32}, batch_size=16, seed=7)
-        second = c.post("/api/jobs", json=body).raise_for_status().json()
-        deadline = time.time() + 120
-        while second["state"] not in ("succeeded", "failed", "cancelled"):
-            assert time.time() < deadline, second
-            time.sleep(0.3)
-            second = c.get(f"/api/jobs/{second['id']}").json()
+        second = wait(c, c.post("/api/jobs", json=body).raise_for_status().json()["id"])
         expected = c.get("/api/fronts/compare", params={"jobs": f"{first['id']},{second['id']}"}).json()
     with browser_page(1280, 900) as page:
         page.goto(f"{service}/dashboard")
