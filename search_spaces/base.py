@@ -13,6 +13,7 @@ import itertools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -75,6 +76,9 @@ class SearchSpace(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     description: ClassVar[str] = ""
+    # published benchmark tables shipped with the space (CSV, units in the headers): the ``tabular``
+    # evaluator imports them on first use when no table of the space is stored
+    tables: ClassVar[tuple[Path, ...]] = ()
 
     # -- what an implementation supplies ------------------------------------------------------
     @abstractmethod

@@ -20,6 +20,7 @@ from evaluators.base import DataDirs, LatencyTableNeed, Need, Resolved, StoredAr
 from search_spaces import get_space
 from store import artifacts as artifact_repo
 from store import latency as lut_repo
+from store.jobs import NotFoundError
 
 if TYPE_CHECKING:
     from core.spec import JobSpec
@@ -115,8 +116,15 @@ def stored_artifact(
 
 def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Context) -> tuple[str, str]:
     spec = ctx.spec
+    shipped = {p.name.split(".")[0] for p in get_space(spec.space).tables} if need.kind == "table" else set()
     with ctx.db.session() as s:
-        row = _stored(s, need, ref, metric, spec)
+        row = _stored(s, need, ref, metric, spec, missing_ok=ref in shipped)
+    if row is None and shipped and (ref is None or ref in shipped):
+        from workers.operations.predictors import import_shipped
+
+        import_shipped(ctx.db, ctx.settings, spec.space)  # first use of the space's published tables
+        with ctx.db.session() as s:
+            row = _stored(s, need, ref, metric, spec)
     if row is None:
         what = f"{need.kind} for {metric} in" if metric else f"{need.kind} for"
         raise NasError(
@@ -126,10 +134,17 @@ def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Co
     return str(artifact_repo.verify(ctx.settings.artifacts, row)), row.id
 
 
-def _stored(session: Session, need: StoredArtifact, ref: str | None, metric: str | None, spec: JobSpec) -> Any:
+def _stored(
+    session: Session, need: StoredArtifact, ref: str | None, metric: str | None, spec: JobSpec, missing_ok: bool = False
+) -> Any:
     """The artifact row ``ref`` names, else the newest matching the job, else None."""
     if ref is not None:
-        return artifact_repo.get_artifact(session, ref, kind=need.kind)
+        try:
+            return artifact_repo.get_artifact(session, ref, kind=need.kind)
+        except NotFoundError:
+            if missing_ok:
+                return None
+            raise
     job = {"space": spec.space, "dataset": spec.dataset, "shape": spec.task.shape, "metric": metric}
     rows = artifact_repo.find_artifacts(session, need.kind, **{k: job[k] for k in need.match if k in job})
     if "label" in need.match:  # one labelled with the job's device or dataset first

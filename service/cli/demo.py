@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,14 +65,22 @@ def demo_cmd(
     bar, and print where the dashboard is. The service keeps running; `nas stop` stops it."""
     url = url_of(None)
     pid = start_background(url)
+    answered = time.time()
     body: dict[str, Any] = json.loads(spec.read_text())
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
     key = None if fresh else f"demo-{digest}"  # re-running the demo shows the same job
     job = call(None, "POST", "/api/jobs", json=body, headers={"Idempotency-Key": key} if key else {})
     typer.echo(f"demo job {job['id']}: {body.get('name', '')}")
-    if job["state"] in ("queued", "running"):
+    fresh_job = job["state"] in ("queued", "running")
+    if fresh_job:
         job = follow(None, job)
     typer.echo(summary(job, url))
+    if fresh_job:
+        first = call(None, "GET", f"/api/jobs/{job['id']}/candidates", params={"limit": 1})["data"]
+        if first:
+            seen = datetime.fromisoformat(first[0]["created_at"]).timestamp() - answered
+            done = time.time() - answered
+            typer.echo(f"first front stored {seen:.0f} s after the service answered; done after {done:.0f} s")
     started = f"started in the background (pid {pid}, log {settings().home / 'serve.log'})" if pid else "was running"
     typer.echo(f"\nThe service {started}; stop it with `nas stop`.")
     typer.echo(f"Dashboard: {url}/dashboard    API docs: {url}/docs")

@@ -94,6 +94,15 @@ def import_table(
     return TableStored(table_id=table_id, name=name, space=table.space, rows=len(table), columns=columns)
 
 
+def import_shipped(db: Database, settings: Settings, space: str) -> list[TableStored]:
+    """Import the published benchmark tables the space ships (``SearchSpace.tables``), named by
+    their file (``nb201-published``); the ``tabular`` evaluator calls this when none is stored."""
+    return [
+        import_table(db, settings, TableImportRequest.from_file(path, space=space, name=path.name.split(".")[0]))
+        for path in get_space(space).tables
+    ]
+
+
 class PredictorFitRequest(ShapeFields):
     """``nas predictor train``: learn ``metric`` from a table (``table``) or from stored jobs'
     candidates (filtered by ``dataset``, ``device``, ``evaluator``)."""

@@ -125,11 +125,26 @@ function fidelity(finals, spec) {
     + (rows ? `<div class="muted">${rows}</div>` : "");
 }
 
+function sources(cands, artifacts) {
+  // where each metric comes from: the evaluator and the artifact (table, supernet, ...) it read
+  const names = Object.fromEntries(artifacts.map((a) => [a.id, a]));
+  const seen = cands.find((c) => c.status === "ok");
+  if (!seen) return "";
+  return Object.entries(seen.provenance || {}).map(([metric, p]) => {
+    const ids = Object.entries(p).filter(([k, v]) => k.endsWith("_id") && names[v]).map(([, v]) => names[v]);
+    const from = ids.map((a) => `${esc(a.kind.replace("_", " "))} <a href="/dashboard/artifacts#${esc(a.id)}">${esc(a.name)}</a>`
+      + (a.info && a.info.source && typeof a.info.source === "string" ? ` (${esc(a.info.source)})` : "")).join(", ");
+    const column = p.columns && p.columns[metric] ? `, column ${esc(p.columns[metric])}` : "";
+    return `${esc(metric)}: <b>${esc(p.evaluator)}</b>${from ? ` from ${from}` : p.evaluator === "cost" ? " (counted from the architecture)" : ""}${column}`;
+  }).join(" · ");
+}
+
 async function drawJob() {
-  const [job, front, history, cands, finals] = await Promise.all([
+  const [job, front, history, cands, finals, artifacts] = await Promise.all([
     api(`/jobs/${jobId}`), api(`/jobs/${jobId}/front`), api(`/jobs/${jobId}/front/history`), allCandidates(jobId),
-    api(`/jobs/${jobId}/finalists`),
+    api(`/jobs/${jobId}/finalists`), api("/artifacts"),
   ]);
+  const from = sources(cands, artifacts);
   document.title = `${job.name || job.id} – NAS service`;
   const spec = job.spec;
   document.getElementById("summary").innerHTML = `<h1>${esc(job.name || job.id)} ${state(job.state)}</h1>
@@ -137,6 +152,7 @@ async function drawJob() {
       <div>progress</div><div>${bar(job.progress)} ${job.evaluated}/${job.budget} evaluated${job.failed ? `, ${job.failed} failed` : ""} <span class="muted">(${esc(job.phase)})</span></div>
       <div>search</div><div>${esc(spec.space)} on ${esc(spec.dataset)}, device ${esc(spec.device)}, strategy ${esc(spec.strategy.name)}</div>
       <div>objectives</div><div>${spec.objectives.map((o) => `${esc(o.metric)} (${esc(o.direction)})`).join(", ")}${spec.constraints.length ? `; constraints ${spec.constraints.map(esc).join(", ")}` : ""}</div>
+      ${from ? `<div>metrics from</div><div id="sources">${from}</div>` : ""}
       <div>hypervolume</div><div>${fmt(front.hypervolume)}${front.hypervolume_share === null ? "" : ` (<b id="hv-share">${(100 * front.hypervolume_share).toFixed(1)}%</b> of the box from the front's best values to the reference)`} <span class="muted">reference ${Object.entries(front.reference_point).map(([k, v]) => `${esc(k)}=${fmt(v)}`).join(", ")}</span></div>
       ${finals.metric ? `<div>fidelity</div><div id="fidelity">${fidelity(finals, spec)}</div>` : ""}
       ${job.error ? `<div>error</div><div class="error">${esc(job.error)}</div>` : ""}
@@ -333,7 +349,7 @@ async function artifactsPage() {
   const all = await api("/artifacts");
   main.innerHTML = `<h1>Artifacts</h1><p class="muted">What operations produced: supernets, predictors, tables, DASS searches and latency tables, newest first.</p>
     <table id="artifacts"><thead><tr><th>Kind</th><th>Name</th><th>Figures</th><th>Created</th></tr></thead>
-    <tbody>${all.map((a) => `<tr data-id="${esc(a.id)}"><td>${esc(a.kind)}</td><td>${esc(a.name)}<div class="muted"><code>${esc(a.id)}</code></div></td>
+    <tbody>${all.map((a) => `<tr data-id="${esc(a.id)}" id="${esc(a.id)}"><td>${esc(a.kind)}</td><td>${esc(a.name)}<div class="muted"><code>${esc(a.id)}</code></div></td>
       <td style="white-space:normal">${figures(a)}<details><summary class="muted">all metadata</summary><pre>${esc(JSON.stringify(a.info, null, 2))}</pre></details></td>
       <td class="muted">${esc(new Date(a.created_at).toLocaleString())}</td></tr>`).join("")}</tbody></table>
     ${all.length ? "" : '<p class="muted">Nothing yet: train a supernet (<code>nas supernet train</code>), measure or import a latency table (<code>nas lut</code>), fit a predictor (<code>nas predictor train</code>).</p>'}`;
