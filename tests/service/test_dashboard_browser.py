@@ -107,6 +107,8 @@ def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
         assert page.locator("#history-plot .scatterlayer path.point").count() >= 1
         share = page.locator("#hv-share").inner_text()
         assert share == f"{100 * front['hypervolume_share']:.1f}%", share
+        sources = set(page.locator("#sources").inner_text().split(" · "))  # where each metric comes from
+        assert sources == {f"{m}: cost (counted from the architecture)" for m in ("params", "macs")}, sources
         page.screenshot(path=str(ARTIFACTS / "dashboard-job.png"), full_page=True)
 
         box = front_points.first.bounding_box()
