@@ -112,6 +112,19 @@ class CandidatesPublic(BaseModel):
     count: int
 
 
+class CandidatePoints(BaseModel):
+    """Every scored candidate as columns (one entry per candidate, in evaluation order)."""
+
+    job_id: str
+    count: int
+    seq: list[int]
+    arch_id: list[str]
+    feasible: list[bool]
+    metrics: dict[str, list[float | None]] = Field(
+        description="Metric -> one value per candidate (null: not measured)."
+    )
+
+
 class FrontPublic(BaseModel):
     job_id: str
     step: int = Field(description="Evaluations when this front was recorded.")

@@ -344,6 +344,13 @@ def all_candidates(session: Session, job_id: str) -> list[m.Candidate]:
     return list(session.scalars(select(m.Candidate).where(m.Candidate.job_id == job_id).order_by(m.Candidate.seq)))
 
 
+def candidate_points(session: Session, job_id: str) -> list[tuple[int, str, bool, dict[str, float]]]:
+    """(seq, arch_id, feasible, metrics) of every scored candidate, in order: what a plot needs."""
+    c = m.Candidate
+    query = select(c.seq, c.arch_id, c.feasible, c.metrics).where(c.job_id == job_id, c.status == "ok")
+    return [tuple(r) for r in session.execute(query.order_by(c.seq))]  # type: ignore[misc]
+
+
 def get_candidate(session: Session, *, job_id: str, seq: int) -> m.Candidate:
     row = session.scalars(select(m.Candidate).where(m.Candidate.job_id == job_id, m.Candidate.seq == seq)).first()
     if row is None:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from core.errors import NasError
@@ -15,6 +16,7 @@ from core.metrics import METRICS
 from core.spec import JobSpec
 from service.api.deps import MAX_ROW, DbDep, Offset, PrincipalDep, Seq, SessionDep
 from service.schemas import (
+    CandidatePoints,
     CandidatePublic,
     CandidatesPublic,
     FinalistsPublic,
@@ -179,6 +181,23 @@ def list_candidates(
         offset=offset,
     )
     return CandidatesPublic(data=[candidate_public(c) for c in rows], count=count)
+
+
+@router.get("/{job_id}/points", response_model=CandidatePoints)
+def candidate_points(job_id: str, session: SessionDep) -> JSONResponse:
+    """Every scored candidate's metrics as columns: what the dashboard plots (10,000 in one small response)."""
+    repo.get_job(session, job_id)
+    rows = repo.candidate_points(session, job_id)
+    names = sorted({k for *_, metrics in rows for k in metrics})
+    body = {
+        "job_id": job_id,
+        "count": len(rows),
+        "seq": [r[0] for r in rows],
+        "arch_id": [r[1] for r in rows],
+        "feasible": [r[2] for r in rows],
+        "metrics": {k: [r[3].get(k) for r in rows] for k in names},
+    }
+    return JSONResponse(body)  # built as the schema says; validating 10,000-long lists again costs more than the query
 
 
 @router.get("/{job_id}/candidates/{seq}")
