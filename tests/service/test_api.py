@@ -97,6 +97,14 @@ def test_candidate_queries(api: TestClient) -> None:
     assert api.get(url, params={"sort": "nonsense"}).status_code == 422
     assert api.get(url, params={"range": "params:x:1"}).status_code == 422
     assert api.get("/api/jobs/nope/candidates").status_code == 404
+    # the dashboard's columnar view: every scored candidate, in order, the same values as the rows
+    every = [c for c in api.get(url, params={"limit": 1000}).json()["data"] if c["status"] == "ok"]
+    points = api.get(f"/api/jobs/{job['id']}/points").json()
+    assert points["count"] == len(every) == len(points["seq"]) > 0
+    assert points["seq"] == [c["seq"] for c in every] and points["arch_id"] == [c["arch_id"] for c in every]
+    assert points["feasible"] == [c["feasible"] for c in every]
+    assert points["metrics"] == {m: [c["metrics"][m] for c in every] for m in ("macs", "params")}
+    assert api.get("/api/jobs/nope/points").status_code == 404
 
 
 @pytest.mark.parametrize(
