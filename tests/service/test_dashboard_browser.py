@@ -199,3 +199,33 @@ def test_two_jobs_are_compared_against_one_reference(service: str) -> None:
             assert str(expected["front_size"][job_id]) in row, row
             assert page.evaluate(f"fmt({hv})") in row, row  # as the page formats it
         page.screenshot(path=str(ARTIFACTS / "dashboard-compare.png"), full_page=True)
+
+
+def test_the_demo_job_shows_its_sources_and_the_front_in_parallel_coordinates(service: str) -> None:
+    import json
+
+    from service.cli.demo import DEMO_SPEC
+
+    body = json.loads(DEMO_SPEC.read_text()) | {"budget": {"candidates": 100}}
+    with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
+        job = wait(c, c.post("/api/jobs", json=body).raise_for_status().json()["id"], timeout=180)
+        assert job["state"] == "succeeded", job["error"]
+        front = c.get(f"/api/jobs/{job['id']}/front").json()
+    with browser_page(1280, 1100) as page:
+        page.goto(f"{service}/dashboard/jobs/{job['id']}")
+        plot = page.locator(f"#parallel-plot[data-lines='{len(front['members'])}']")
+        plot.wait_for()
+        # one polyline per front member (each its own trace after the grey context trace)
+        assert page.locator("#parallel-plot .scatterlayer .trace").count() == 1 + len(front["members"])
+        ticks = page.locator("#parallel-plot .xtick").all_text_contents()  # SVG text: label, then the range
+        labels = ["accuracy (max)", "latency_ms (min)", "params (min)"]
+        assert len(ticks) == 3 and all(t.startswith(m) and "→" in t for t, m in zip(ticks, labels)), ticks
+        sources = page.locator("#sources").inner_text()
+        assert "accuracy: tabular from table nb201-published, column cifar10_test[%]" in sources, sources
+        assert "latency_ms: latency_lut from latency table cpu nb201 3x32x32 (measured)" in sources, sources
+        page.screenshot(path=str(ARTIFACTS / "dashboard-demo-job.png"), full_page=True)
+        box = page.locator("#parallel-plot .scatterlayer .trace").nth(1).locator("path.point").first.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_url("**/candidates/*", timeout=15_000)
+        assert int(page.url.rsplit("/", 1)[1]) in {m["seq"] for m in front["members"]}

@@ -99,7 +99,10 @@ async function jobPage() {
         <div id="front-plot" style="height:460px"></div></div>
       <div class="card"><b>Front history</b><div id="history-plot" style="height:220px"></div>
         <h2>Front members</h2><div id="members" style="max-height:170px;overflow:auto"></div></div>
-    </div>`;
+    </div>
+    <div class="card" id="parallel-card" hidden><b>The front in parallel coordinates</b>
+      <span class="muted">one line per front member across every objective (better is up; grey: a sample of the other candidates); click a line to open it</span>
+      <div id="parallel-plot" style="height:320px"></div></div>`;
   const refresh = throttle(() => drawJob().catch(fail), 800);
   await drawJob();
   const job = await api(`/jobs/${jobId}`);
@@ -182,6 +185,7 @@ async function drawJob() {
   { displaylogo: false, responsive: true });
 
   const objs = spec.objectives.map((o) => o.metric);
+  if (objs.length >= 3) await plotParallel(spec, front, ok);
   document.getElementById("members").innerHTML = `<table><tr><th>#</th>${objs.map((m) => `<th class="num">${esc(m)}</th>`).join("")}</tr>
     ${front.members.map((c) => `<tr class="clickable" onclick="location.href='/dashboard/jobs/${esc(jobId)}/candidates/${c.seq}'">
     <td>${c.seq}</td>${objs.map((m) => `<td class="num">${fmt(c.metrics[m])}</td>`).join("")}</tr>`).join("")}</table>`;
@@ -245,6 +249,55 @@ async function plotFront(job, spec, front, ok) {
 
   plot.dataset.drawn = String(Number(plot.dataset.drawn || 0) + 1);
   window.frontDrawnAt = performance.now();
+}
+
+// parallel coordinates for three or more objectives: one polyline per front member, each axis
+// scaled to the candidates' range and flipped for minimised metrics so that better is always up
+const MAX_CONTEXT = 300;
+async function plotParallel(spec, front, ok) {
+  const objs = spec.objectives, card = document.getElementById("parallel-card");
+  const scored = ok.filter((c) => objs.every((o) => c.metrics[o.metric] !== undefined));
+  if (!scored.length) return;
+  const range = objs.map((o) => {
+    const v = scored.map((c) => c.metrics[o.metric]);
+    return [Math.min(...v), Math.max(...v)];
+  });
+  const level = (c, i) => {
+    const [lo, hi] = range[i], t = hi > lo ? (c.metrics[objs[i].metric] - lo) / (hi - lo) : 0.5;
+    return objs[i].direction === "max" ? t : 1 - t;
+  };
+  const onFront = new Set(front.members.map((m) => m.seq));
+  const others = scored.filter((c) => !onFront.has(c.seq));
+  const step = Math.ceil(others.length / MAX_CONTEXT) || 1;
+  const context = { x: [], y: [] };
+  others.filter((_, i) => i % step === 0).forEach((c) => {
+    objs.forEach((_, i) => { context.x.push(i); context.y.push(level(c, i)); });
+    context.x.push(null); context.y.push(null);
+  });
+  const traces = [{ ...context, type: "scatter", mode: "lines", hoverinfo: "skip", showlegend: false,
+    line: { color: "rgba(148,163,184,0.25)", width: 1 } }];
+  for (const m of front.members) {
+    traces.push({ x: objs.map((_, i) => i), y: objs.map((_, i) => level(m, i)), type: "scatter", mode: "lines+markers",
+      showlegend: false, customdata: objs.map(() => m.seq), line: { color: "rgba(37,99,235,0.7)", width: 2 },
+      marker: { size: 5, color: "#1e3a8a" }, hoverinfo: "text",
+      text: objs.map((o) => `<b>#${m.seq}</b> ${esc(o.metric)}: ${fmt(m.metrics[o.metric])}`) });
+  }
+  const ticks = objs.map((o, i) => `${esc(o.metric)} (${o.direction})<br><span style="font-size:10px">${fmt(range[i][o.direction === "max" ? 0 : 1])} → ${fmt(range[i][o.direction === "max" ? 1 : 0])}</span>`);
+  card.hidden = false;
+  const plot = document.getElementById("parallel-plot");
+  await Plotly.react(plot, traces, {
+    margin: { t: 10, r: 30, b: 55, l: 30 }, hovermode: "closest",
+    xaxis: { tickvals: objs.map((_, i) => i), ticktext: ticks, range: [-0.1, objs.length - 0.9], zeroline: false, showgrid: true },
+    yaxis: { range: [-0.03, 1.03], showticklabels: false, zeroline: false, showgrid: false },
+  }, { displaylogo: false, responsive: true });
+  plot.dataset.lines = String(front.members.length);
+  if (!plot.dataset.bound) {
+    plot.dataset.bound = "1";
+    plot.on("plotly_click", (ev) => {
+      const point = ev.points[0];
+      if (point && point.customdata !== undefined) location.href = `/dashboard/jobs/${jobId}/candidates/${point.customdata}`;
+    });
+  }
 }
 
 // ---------------------------------------------------------------- candidates page
