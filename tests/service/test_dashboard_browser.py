@@ -219,7 +219,7 @@ def test_the_demo_job_shows_its_sources_and_the_front_in_parallel_coordinates(se
         assert page.locator("#parallel-plot .scatterlayer .trace").count() == 1 + len(front["members"])
         ticks = page.locator("#parallel-plot .xtick").all_text_contents()  # SVG text: label, then the range
         labels = ["accuracy (max)", "latency_ms (min)", "params (min)"]
-        assert len(ticks) == 3 and all(t.startswith(m) and "→" in t for t, m in zip(ticks, labels)), ticks
+        assert len(ticks) == 3 and all(t.startswith(m) and "→" in t for t, m in zip(ticks, labels, strict=True)), ticks
         sources = page.locator("#sources").inner_text()
         assert "accuracy: tabular from table nb201-published, column cifar10_test[%]" in sources, sources
         assert "latency_ms: latency_lut from latency table cpu nb201 3x32x32 (measured)" in sources, sources
