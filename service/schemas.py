@@ -112,6 +112,31 @@ class CandidatesPublic(BaseModel):
     count: int
 
 
+class Layer(BaseModel):
+    """One layer of a candidate's network, as the space lists it (what builds, costs and prices it)."""
+
+    name: str = Field(description="Dotted position: stage or cell, then block (stem, b3.2, cell0.edge_0_1).")
+    kind: str
+    c_in: int
+    c_out: int
+    hw: int = Field(description="Input height = width.")
+    kernel: int
+    stride: int
+    expansion: int
+    se: float
+    skip: str
+    attrs: dict[str, Any]
+    params: int
+    macs: int
+
+
+class CandidateLayers(BaseModel):
+    job_id: str
+    seq: int
+    shape: dict[str, int]
+    layers: list[Layer]
+
+
 class CandidatePoints(BaseModel):
     """Every scored candidate as columns (one entry per candidate, in evaluation order)."""
 

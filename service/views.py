@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING
 
 from core.spec import JobSpec
 from search_spaces import Architecture, get_space
-from service.schemas import CandidatePublic, Fidelity, FinalistPublic, FinalistsPublic, FrontPublic, JobPublic
+from service.schemas import (
+    CandidateLayers,
+    CandidatePublic,
+    Fidelity,
+    FinalistPublic,
+    FinalistsPublic,
+    FrontPublic,
+    JobPublic,
+    Layer,
+)
 from store import jobs as repo
 from workers.finalists import choose, fidelity
 
@@ -40,6 +49,19 @@ def candidate_public(c: m.Candidate) -> CandidatePublic:
         seconds=c.seconds,
         created_at=c.created_at,
     )
+
+
+def layers_public(job: m.Job, c: m.Candidate) -> CandidateLayers:
+    """The candidate's layers at the job's task shape (the space's own list: no model is built)."""
+    spec = parse_spec(job)
+    space, shape = get_space(spec.space), spec.task.shape
+    arch = space.from_genome(c.arch["genome"])
+    layers = []
+    for op in space.ops(arch, **shape):
+        cost = op.cost()
+        fields = {k: getattr(op, k) for k in ("name", "kind", "c_in", "c_out", "hw", "kernel", "stride", "expansion")}
+        layers.append(Layer(**fields, se=op.se, skip=op.skip, attrs=dict(op.attrs), params=cost.params, macs=cost.macs))
+    return CandidateLayers(job_id=job.id, seq=c.seq, shape=shape, layers=layers)
 
 
 def objectives_of(job: m.Job) -> list[dict[str, str]]:

@@ -105,6 +105,13 @@ def test_candidate_queries(api: TestClient) -> None:
     assert points["feasible"] == [c["feasible"] for c in every]
     assert points["metrics"] == {m: [c["metrics"][m] for c in every] for m in ("macs", "params")}
     assert api.get("/api/jobs/nope/points").status_code == 404
+    # a candidate's layers (what the dashboard draws) cost exactly what the cost evaluator counted
+    net = api.get(f"{url}/{every[0]['seq']}/layers").json()
+    assert net["shape"] == {"in_channels": 1, "input_size": 8, "num_classes": 10}
+    assert sum(layer["params"] for layer in net["layers"]) == every[0]["metrics"]["params"]
+    assert sum(layer["macs"] for layer in net["layers"]) == every[0]["metrics"]["macs"]
+    assert [layer["name"] for layer in net["layers"]][0] == "stem"
+    assert api.get(f"{url}/9999/layers").status_code == 404
 
 
 @pytest.mark.parametrize(

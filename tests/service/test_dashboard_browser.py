@@ -122,6 +122,12 @@ def test_front_renders_and_a_click_opens_the_candidate(service: str) -> None:
         clicked = next(c for c in cands if c["seq"] == seq)
         assert f"#{seq}" in title.inner_text() and clicked["arch_id"] in title.inner_text()
         assert page.locator("#downloads a").count() == 5
+        network = page.locator("#network .stage")  # drawn as stages of blocks, from the layers route
+        network.first.wait_for()
+        layers = httpx.get(f"{service}/api/jobs/{job['id']}/candidates/{seq}/layers").json()["layers"]
+        stages = list(dict.fromkeys(layer["name"].split(".")[0] for layer in layers))
+        assert [n.get_attribute("data-name") for n in network.all()] == stages  # MnasNet: no two stages alike
+        assert page.locator("#network .block").count() == len(layers)
         page.screenshot(path=str(ARTIFACTS / "dashboard-candidate.png"), full_page=True)
 
         page.goto(f"{service}/dashboard/jobs/{job['id']}/candidates")

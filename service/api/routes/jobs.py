@@ -16,6 +16,7 @@ from core.metrics import METRICS
 from core.spec import JobSpec
 from service.api.deps import MAX_ROW, DbDep, Offset, PrincipalDep, Seq, SessionDep
 from service.schemas import (
+    CandidateLayers,
     CandidatePoints,
     CandidatePublic,
     CandidatesPublic,
@@ -26,7 +27,7 @@ from service.schemas import (
     JobPublic,
     JobsPublic,
 )
-from service.views import candidate_public, finalists_public, front_public, job_public
+from service.views import candidate_public, finalists_public, front_public, job_public, layers_public
 from store import jobs as repo
 from workers.evaluation import check_runnable, device_defaults, supernet_defaults
 
@@ -203,6 +204,13 @@ def candidate_points(job_id: str, session: SessionDep) -> JSONResponse:
 @router.get("/{job_id}/candidates/{seq}")
 def get_candidate(job_id: str, seq: Seq, session: SessionDep) -> CandidatePublic:
     return candidate_public(repo.get_candidate(session, job_id=job_id, seq=seq))
+
+
+@router.get("/{job_id}/candidates/{seq}/layers")
+def get_layers(job_id: str, seq: Seq, session: SessionDep) -> CandidateLayers:
+    """The candidate's network layer by layer (the dashboard draws it as stages or cells of blocks)."""
+    job = repo.get_job(session, job_id)
+    return layers_public(job, repo.get_candidate(session, job_id=job_id, seq=seq))
 
 
 @router.get("/{job_id}/front")

@@ -361,10 +361,14 @@ async function candidatePage() {
       <div>evaluated in</div><div>${fmt(c.seconds)} s</div></div>
       <h2>Metrics</h2><table><tr><th>metric</th><th class="num">value</th><th>produced by</th></tr>
       ${Object.entries(c.metrics).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${fmt(v)}</td><td class="muted"><code>${esc(JSON.stringify(c.provenance[k] || {}))}</code></td></tr>`).join("")}</table>
-      <h2>Genome</h2><pre>${esc(JSON.stringify(c.arch, null, 2))}</pre></div>
+      <h2>Network</h2><div id="network" class="muted">…</div>
+      <details><summary>Genome (JSON)</summary><pre>${esc(JSON.stringify(c.arch, null, 2))}</pre></details></div>
     <div class="card"><b>Downloads</b><p class="muted">Files are built on first request (a few seconds).</p>
       <ul id="downloads">${files.map(([f, what]) => `<li><a href="${base}/${f}" download>${f}</a> <span class="muted">${what}</span></li>`).join("")}</ul>
       <button id="prepare">Show sizes and checksums</button><div id="file-info"></div></div></div>`;
+  api(`/jobs/${jobId}/candidates/${seq}/layers`).then(drawNetwork).catch((e) => {
+    document.getElementById("network").textContent = e.message;
+  });
   document.getElementById("prepare").onclick = async () => {
     document.getElementById("file-info").innerHTML = '<p class="muted">Building the bundle…</p>';
     try {
@@ -373,6 +377,43 @@ async function candidatePage() {
         <table>${Object.entries(info.files).map(([f, d]) => `<tr><td>${esc(f)}</td><td class="num">${fmt(d.bytes)}B</td><td><code>${esc(d.sha256.slice(0, 16))}…</code></td></tr>`).join("")}</table>`;
     } catch (e) { document.getElementById("file-info").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
   };
+}
+
+// a candidate's network as stages or cells of blocks: layers grouped by their name's first part
+// (stem, b3, cell0, head), consecutive groups that are the same layers shown once with a count
+function blockLabel(l) {
+  const a = l.attrs || {};
+  const op = a.op || a.pool || (l.kind === "mbconv" ? `MB${l.expansion}` : l.kind.replace(/^(nasnet|nb201)_/, ""));
+  const k = l.kernel > 1 && !a.op ? ` ${l.kernel}x${l.kernel}` : "";
+  const edge = /\.edge_(\d+)_(\d+)$/.exec(l.name);  // a cell's edge: from node i to node j
+  const where = edge ? `<span class="muted">node ${edge[1]}→${edge[2]}</span>` : "";
+  const extra = [l.stride > 1 ? `/${l.stride}` : "", l.se ? "SE" : "", l.skip !== "none" ? `+${l.skip}` : "", a.dil ? `dil ${a.dil}` : ""].filter(Boolean).join(" ");
+  return `<div class="block k-${esc(l.kind)}" title="${esc(l.name)}: ${esc(l.kind)} ${l.c_in}→${l.c_out} at ${l.hw}x${l.hw}, ${fmt(l.params)} params, ${fmt(l.macs)} MACs">
+    ${where}<b>${esc(op)}${esc(k)}</b> <span>${esc(extra)}</span><span class="muted">${l.c_in}→${l.c_out} @${l.hw}</span></div>`;
+}
+
+function drawNetwork(net) {
+  const groups = [];
+  for (const l of net.layers) {
+    const key = l.name.split(".")[0];
+    if (!groups.length || groups[groups.length - 1].key !== key) groups.push({ key, layers: [] });
+    groups[groups.length - 1].layers.push(l);
+  }
+  const same = (a, b) => JSON.stringify(a.layers.map((l) => [l.kind, l.kernel, l.stride, l.expansion, l.se, l.skip, l.attrs, l.c_out]))
+    === JSON.stringify(b.layers.map((l) => [l.kind, l.kernel, l.stride, l.expansion, l.se, l.skip, l.attrs, l.c_out]));
+  const shown = [];
+  for (const g of groups) {
+    const last = shown[shown.length - 1];
+    if (last && same(last.groups[0], g)) last.groups.push(g); else shown.push({ groups: [g] });
+  }
+  const totals = net.layers.reduce((t, l) => [t[0] + l.params, t[1] + l.macs], [0, 0]);
+  document.getElementById("network").innerHTML = `<p class="muted">${net.layers.length} layers at ${net.shape.in_channels}x${net.shape.input_size}x${net.shape.input_size} → ${net.shape.num_classes};
+    ${fmt(totals[0])} parameters, ${fmt(totals[1])} MACs (hover a block for its shapes and cost)</p>
+    <div class="network">${shown.map((s) => {
+      const g = s.groups[0], n = s.groups.length;
+      const name = n > 1 ? `${esc(g.key)}–${esc(s.groups[n - 1].key)} <span class="muted">×${n}</span>` : esc(g.key);
+      return `<div class="stage" data-name="${esc(g.key)}"><div class="stage-name">${name}</div>${g.layers.map(blockLabel).join("")}</div>`;
+    }).join("")}</div>`;
 }
 
 // ---------------------------------------------------------------- compare page
