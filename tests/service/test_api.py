@@ -110,7 +110,7 @@ def test_candidate_queries(api: TestClient) -> None:
     assert net["shape"] == {"in_channels": 1, "input_size": 8, "num_classes": 10}
     assert sum(layer["params"] for layer in net["layers"]) == every[0]["metrics"]["params"]
     assert sum(layer["macs"] for layer in net["layers"]) == every[0]["metrics"]["macs"]
-    assert [layer["name"] for layer in net["layers"]][0] == "stem"
+    assert net["layers"][0]["name"] == "stem"
     assert api.get(f"{url}/9999/layers").status_code == 404
 
 
