@@ -208,15 +208,35 @@ def test_two_jobs_are_compared_against_one_reference(service: str) -> None:
 
 
 def test_the_demo_job_shows_its_sources_and_the_front_in_parallel_coordinates(service: str) -> None:
+    """`nas demo`'s job on a service with nothing imported or measured: NAS-Bench-201's published
+    accuracies (the space's shipped table, imported on first use) and latency measured here."""
+    import csv
+    import gzip
     import json
 
+    from search_spaces import get_space
     from service.cli.demo import DEMO_SPEC
 
     body = json.loads(DEMO_SPEC.read_text()) | {"budget": {"candidates": 100}}
     with httpx.Client(base_url=service, headers=KEY, timeout=30) as c:
+        assert not [a for a in c.get("/api/artifacts").json() if a["info"].get("space") == "nb201"]
         job = wait(c, c.post("/api/jobs", json=body).raise_for_status().json()["id"], timeout=180)
-        assert job["state"] == "succeeded", job["error"]
+        assert (job["state"], job["evaluated"], job["failed"]) == ("succeeded", 100, 0), job["error"]
         front = c.get(f"/api/jobs/{job['id']}/front").json()
+        cands = c.get(f"/api/jobs/{job['id']}/candidates", params={"limit": 100}).json()["data"]
+        artifacts = {a["kind"]: a for a in c.get("/api/artifacts").json() if a["info"].get("space") == "nb201"}
+    (shipped,) = get_space("nb201").tables
+    with gzip.open(shipped, "rt", newline="") as f:
+        published = {r["arch_str"]: float(r["cifar10_test[%]"]) / 100 for r in csv.DictReader(f)}
+    assert artifacts["table"]["name"] == "nb201-published" and artifacts["table"]["info"]["rows"] == 15625
+    assert artifacts["latency_table"]["info"]["source"] == "measured"
+    for cand in cands:  # each accuracy is the benchmark's CIFAR-10 figure for that cell, not a model's
+        assert cand["metrics"]["accuracy"] == pytest.approx(published[cand["summary"]], abs=1e-9)
+        assert cand["provenance"]["accuracy"]["columns"] == {"accuracy": "cifar10_test[%]"}
+        assert cand["provenance"]["latency_ms"]["lut_id"] == artifacts["latency_table"]["id"]
+        assert cand["feasible"] == (cand["metrics"]["params"] <= 1e6)
+    assert len({round(cand["metrics"]["latency_ms"], 6) for cand in cands}) > 20  # per network, not a constant
+    assert sum(cand["feasible"] for cand in cands[:50]) >= 25  # the constraint is met from the first batch
     with browser_page(1280, 1100) as page:
         page.goto(f"{service}/dashboard/jobs/{job['id']}")
         plot = page.locator(f"#parallel-plot[data-lines='{len(front['members'])}']")
