@@ -6,6 +6,16 @@ const parts = location.pathname.split("/").filter(Boolean); // dashboard, jobs, 
 const jobId = parts[2];
 const seq = parts[4];
 const main = document.getElementById("main");
+// app.js runs before the Plotly bundle (page.html), so a page's requests overlap the bundle's
+// parsing; charts wait for it (deferred scripts have all run at DOMContentLoaded)
+const plotlyReady = new Promise((resolve) => {
+  if (window.Plotly || document.readyState === "complete") resolve();
+  else document.addEventListener("DOMContentLoaded", resolve);
+});
+async function react(...args) {
+  await plotlyReady;
+  return Plotly.react(...args);
+}
 
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -87,7 +97,7 @@ function hoverText(c) {
 }
 
 const view = { x: null, y: null };
-const MAX_DRAWN = 2000;
+const MAX_DRAWN = 2000;  // SVG markers at most; more are painted
 
 async function jobPage() {
   crumbs(`/ job <code>${esc(jobId)}</code>`);
@@ -178,7 +188,7 @@ async function drawJob() {
   }
   await plotFront(job, spec, front, ok);
 
-  await Plotly.react(document.getElementById("history-plot"), [{
+  await react(document.getElementById("history-plot"), [{
     x: history.points.map((p) => p.step), y: history.points.map((p) => p.hypervolume), mode: "lines+markers",
     name: "hypervolume", line: { color: "#2563eb" },
   }], { margin: { t: 10, r: 10, b: 40, l: 60 }, xaxis: { title: { text: "evaluations" } }, yaxis: { title: { text: "hypervolume" } } },
@@ -189,6 +199,27 @@ async function drawJob() {
   document.getElementById("members").innerHTML = `<table><tr><th>#</th>${objs.map((m) => `<th class="num">${esc(m)}</th>`).join("")}</tr>
     ${front.members.map((c) => `<tr class="clickable" onclick="location.href='/dashboard/jobs/${esc(jobId)}/candidates/${c.seq}'">
     <td>${c.seq}</td>${objs.map((m) => `<td class="num">${fmt(c.metrics[m])}</td>`).join("")}</tr>`).join("")}</table>`;
+}
+
+function extent(values) {
+  const lo = Math.min(...values), hi = Math.max(...values), pad = (hi - lo) * 0.04 || Math.abs(lo) * 0.04 || 1;
+  return [lo - pad, hi + pad];
+}
+
+// the points as dots on a canvas spanning the axes' ranges, as a data URL (Plotly lays it under the axes)
+function paintCloud(groups, xr, yr, width = 1200, height = 800) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width; canvas.height = height;
+  const g = canvas.getContext("2d");
+  for (const [points, color] of groups) {
+    g.fillStyle = color;
+    for (const c of points) {
+      const px = ((c.metrics[view.x] - xr[0]) / (xr[1] - xr[0])) * width;
+      const py = (1 - (c.metrics[view.y] - yr[0]) / (yr[1] - yr[0])) * height;
+      g.beginPath(); g.arc(px, py, 4, 0, 2 * Math.PI); g.fill();
+    }
+  }
+  return canvas.toDataURL();
 }
 
 // the front plot from the loaded points (axis changes redraw it without fetching again)
@@ -206,20 +237,19 @@ async function plotFront(job, spec, front, ok) {
     infeasible: { color: "rgba(239,68,68,0.35)", size: 6, symbol: "x" },
     front: { color: "#2563eb", size: 10, line: { color: "#1e3a8a", width: 1 } },
   };
-  // SVG markers cost 0.1-0.3 ms each: beyond MAX_DRAWN the dominated and infeasible clouds are drawn
-  // as an even sample in evaluation order (the legend says so); the front is always drawn whole
-  const every = Math.ceil((groups.dominated.length + groups.infeasible.length) / MAX_DRAWN);
-  const traces = Object.entries(groups).map(([name, all]) => {
-    const step = name === "front" ? 1 : every;
-    const group = step > 1 ? all.filter((_, i) => i % step === 0) : all;
+  // SVG markers cost 0.1-0.3 ms each: beyond MAX_DRAWN the dominated and infeasible clouds are
+  // painted on a canvas laid under the axes (every point, no hover); the front stays SVG markers
+  const painted = groups.dominated.length + groups.infeasible.length > MAX_DRAWN;
+  const traces = Object.entries(groups).map(([name, group]) => {
     const rich = name === "front";  // every metric on hover for the front; seq, id and the axes for the rest
+    const shown = painted && !rich ? [] : group;
     return {
-      name: `${name} (${all.length}${step > 1 ? `, ${group.length} drawn` : ""})`, type: "scatter",
+      name: `${name} (${group.length})`, type: "scatter",
       mode: rich ? "markers+lines" : "markers", marker: style[name],
-      x: group.map((c) => c.metrics[view.x]), y: group.map((c) => c.metrics[view.y]),
-      customdata: group.map((c) => c.seq), line: { shape: "hv", width: 1, color: "rgba(37,99,235,0.4)" },
-      ...(rich ? { text: group.map(hoverText), hoverinfo: "text" } : {
-        text: group.map((c) => c.arch_id),
+      x: shown.map((c) => c.metrics[view.x]), y: shown.map((c) => c.metrics[view.y]),
+      customdata: shown.map((c) => c.seq), line: { shape: "hv", width: 1, color: "rgba(37,99,235,0.4)" },
+      ...(rich ? { text: shown.map(hoverText), hoverinfo: "text" } : {
+        text: shown.map((c) => c.arch_id),
         hovertemplate: `<b>#%{customdata}</b> %{text}<br>${esc(view.x)}: %{x}<br>${esc(view.y)}: %{y}<extra></extra>`,
       }),
     };
@@ -230,13 +260,24 @@ async function plotFront(job, spec, front, ok) {
   for (const k of ["x", "y", "customdata", "text"]) f[k] = order.map((i) => f[k][i]);
   if (new Set([view.x, view.y]).size < 2 || spec.objectives.length !== 2) f.mode = "markers";
   const plot = document.getElementById("front-plot");
-  await Plotly.react(plot, traces, {
+  const layout = {
     margin: { t: 10, r: 10, b: 45, l: 60 }, xaxis: { title: { text: view.x } }, yaxis: { title: { text: view.y } },
     legend: { orientation: "h", y: -0.18 }, hovermode: "closest", uirevision: `${view.x}/${view.y}`,
-  }, { displaylogo: false, responsive: true });
+  };
+  if (painted) {
+    const xr = extent(ok.map((c) => c.metrics[view.x])), yr = extent(ok.map((c) => c.metrics[view.y]));
+    Object.assign(layout.xaxis, { range: xr, autorange: false });
+    Object.assign(layout.yaxis, { range: yr, autorange: false });
+    layout.images = [{
+      source: paintCloud([[groups.dominated, "rgba(148,163,184,0.55)"], [groups.infeasible, "rgba(239,68,68,0.45)"]], xr, yr),
+      xref: "x", yref: "y", x: xr[0], y: yr[1], sizex: xr[1] - xr[0], sizey: yr[1] - yr[0],
+      sizing: "stretch", layer: "below", xanchor: "left", yanchor: "top",
+    }];
+  }
+  await react(plot, traces, layout, { displaylogo: false, responsive: true });
   plot.dataset.frontPoints = String(groups.front.length);
   plot.dataset.totalPoints = String(ok.length);
-  plot.dataset.drawnPoints = String(traces.reduce((n, t) => n + t.x.length, 0));
+  plot.dataset.painted = String(painted ? groups.dominated.length + groups.infeasible.length : 0);
   plot.dataset.state = job.state;
   if (!plot.dataset.bound) {
     plot.dataset.bound = "1";
@@ -245,7 +286,8 @@ async function plotFront(job, spec, front, ok) {
       if (point && point.customdata !== undefined) location.href = `/dashboard/jobs/${jobId}/candidates/${point.customdata}`;
     });
   }
-  document.getElementById("counts").textContent = `${ok.length} evaluated, ${groups.front.length} on the front, ${groups.infeasible.length} infeasible`;
+  document.getElementById("counts").textContent = `${ok.length} evaluated, ${groups.front.length} on the front, ${groups.infeasible.length} infeasible`
+    + (painted ? " (dominated grey and infeasible red painted as one image: hover and click reach the front)" : "");
 
   plot.dataset.drawn = String(Number(plot.dataset.drawn || 0) + 1);
   window.frontDrawnAt = performance.now();
@@ -285,7 +327,7 @@ async function plotParallel(spec, front, ok) {
   const ticks = objs.map((o, i) => `${esc(o.metric)} (${o.direction})<br><span style="font-size:10px">${fmt(range[i][o.direction === "max" ? 0 : 1])} → ${fmt(range[i][o.direction === "max" ? 1 : 0])}</span>`);
   card.hidden = false;
   const plot = document.getElementById("parallel-plot");
-  await Plotly.react(plot, traces, {
+  await react(plot, traces, {
     margin: { t: 10, r: 30, b: 55, l: 30 }, hovermode: "closest",
     xaxis: { tickvals: objs.map((_, i) => i), ticktext: ticks, range: [-0.1, objs.length - 0.9], zeroline: false, showgrid: true },
     yaxis: { range: [-0.03, 1.03], showticklabels: false, zeroline: false, showgrid: false },
@@ -439,7 +481,7 @@ async function comparePage() {
     return { x: pts.map((c) => c.metrics[objs[0]]), y: pts.map((c) => c.metrics[objs[1] || objs[0]]), mode: "lines+markers",
       line: { shape: "hv", color: COLORS[i % COLORS.length] }, name: jobs[i].name || jobs[i].id };
   });
-  await Plotly.react(document.getElementById("compare-plot"), traces, {
+  await react(document.getElementById("compare-plot"), traces, {
     margin: { t: 10, r: 10, b: 45, l: 60 }, xaxis: { title: { text: objs[0] } }, yaxis: { title: { text: objs[1] || objs[0] } },
     legend: { orientation: "h", y: -0.18 },
   }, { displaylogo: false, responsive: true });
