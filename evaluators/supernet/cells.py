@@ -138,8 +138,17 @@ class CellSupernet(nn.Module):
         return self.space.architecture(normal, reduction, self.space.macro_codec.parse(self.macro))
 
     def sample(self, rng: np.random.Generator) -> Architecture:
-        """A uniformly drawn architecture at the macro setting."""
-        return self.at_macro(self.space.sample(rng))
+        """A uniformly drawn architecture at the macro setting among those whose operations the
+        supernet holds (a rare operation the coverage draws missed is redrawn, never trained)."""
+        for _ in range(1000):
+            arch = self.at_macro(self.space.sample(rng))
+            if self.covers(arch):
+                return arch
+        raise NasError("cell supernet: 1,000 draws in a row need operations it does not hold")
+
+    def covers(self, arch: Architecture) -> bool:
+        """Whether every operation ``arch`` runs has weights here."""
+        return all(key_of(step) in self.index for step in self.steps(arch))
 
     def steps(self, arch: Architecture, *, cache: bool = True) -> list[Step]:
         """``arch``'s steps; `NasError` if its macro setting is not the supernet's."""

@@ -58,6 +58,21 @@ def test_another_macro_setting_is_refused_by_name(net: CellSupernet) -> None:
         net.extract(arch)
 
 
+def test_training_draws_only_architectures_whose_operations_it_holds() -> None:
+    """Operations are found by drawing; one that the draws missed must not crash training (it did
+    at epoch 5 of the 8-epoch NASNet supernet): `sample` redraws, a scored candidate fails by name."""
+    few = CellSupernet("nasnet", macro=MACRO, coverage=100, **SHAPE)  # covers ~40% of fresh draws
+    space, rng = get_space("nasnet"), np.random.default_rng(11)  # not the coverage draws' seed (0)
+    drawn = [few.at_macro(space.sample(rng)) for _ in range(40)]
+    missing = [a for a in drawn if not few.covers(a)]
+    assert missing and len(missing) < len(drawn)  # some outside, some inside: the check tells them apart
+    sampled = [few.sample(np.random.default_rng(100 + i)) for i in range(20)]
+    assert all(few.covers(a) for a in sampled)
+    few.layers(sampled[0])
+    with pytest.raises(NasError, match="is not among the"):
+        few.layers(missing[0])
+
+
 def test_a_checkpoint_rebuilds_the_same_supernet(net: CellSupernet, tmp_path: Path) -> None:
     path = save_supernet(tmp_path / "cells.pt", net, info={"dataset": "digits"})
     again, info = load_supernet(path)
