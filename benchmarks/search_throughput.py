@@ -207,7 +207,7 @@ def run_tune(table: LatencyTable, n: int, workers: int) -> tuple[float, float, f
         params, macs, latency = metrics_of(get_space("mnasnet"), table, config)
         tune.report({"params": params, "macs": macs, "latency_ms": latency})
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, log_to_driver=False)
     try:
         search = OptunaSearch(
             space=space.distributions(),

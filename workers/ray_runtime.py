@@ -37,4 +37,12 @@ def ensure_ray(settings: Settings) -> None:
     os.environ.setdefault("RAY_worker_niceness", "0")
     threads.node_env()  # every worker of the local cluster waits passively (workers/threads.py)
     resources = {DEVICES.get(name).resource: 1.0 for name in settings.local_device_names}
-    ray.init(num_cpus=settings.ray_num_cpus, resources=resources, object_store_memory=OBJECT_STORE_BYTES, **common)
+    # address="local": always a cluster of its own; without it ray.init() joins another process's local
+    # cluster when one runs (measured: a test session joined a benchmark's, and aborted when it stopped)
+    ray.init(
+        address="local",
+        num_cpus=settings.ray_num_cpus,
+        resources=resources,
+        object_store_memory=OBJECT_STORE_BYTES,
+        **common,
+    )
