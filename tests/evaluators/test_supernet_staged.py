@@ -129,7 +129,10 @@ def test_extremes_of_layer_wise_spaces() -> None:
 
 
 @pytest.mark.parametrize("name", SPACES)
-def test_a_short_sandwich_epoch_trains(name: str) -> None:
+def test_a_short_sandwich_epoch_trains(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # on this AMD EPYC host (2026-12-04) oneDNN aborts the process in the FBNet supernet's backward
+    # pass; PyTorch's own CPU kernels run it. Open problem (see the stop note), not a fix.
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
     shape = SHAPES[name]
     torch.manual_seed(0)
     net = build_supernet(name, shape=shape, width=0.25)
