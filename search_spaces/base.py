@@ -78,7 +78,7 @@ class SearchSpace(ABC):
     description: ClassVar[str] = ""
     # published benchmark tables shipped with the space (CSV, units in the headers): the ``tabular``
     # evaluator imports them on first use when no table of the space is stored
-    tables: ClassVar[tuple[Path, ...]] = ()
+    tables: ClassVar[dict[str, Path]] = {}  # artifact name -> file
 
     # -- what an implementation supplies ------------------------------------------------------
     @abstractmethod

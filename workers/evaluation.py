@@ -116,7 +116,7 @@ def stored_artifact(
 
 def _artifact(need: StoredArtifact, ref: str | None, metric: str | None, ctx: Context) -> tuple[str, str]:
     spec = ctx.spec
-    shipped = {p.name.split(".")[0] for p in get_space(spec.space).tables} if need.kind == "table" else set()
+    shipped = set(get_space(spec.space).tables) if need.kind == "table" else set()
     with ctx.db.session() as s:
         row = _stored(s, need, ref, metric, spec, missing_ok=ref in shipped)
     if row is None and shipped and (ref is None or ref in shipped):

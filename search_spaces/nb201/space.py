@@ -119,7 +119,7 @@ class NasBench201Space(SearchSpace):
     name: ClassVar[str] = "nb201"
     version: ClassVar[str] = "1"
     description: ClassVar[str] = "NAS-Bench-201 cell (4 nodes, 6 edges, 5 ops; 15,625 archs), N=5 CIFAR macro"
-    tables: ClassVar[tuple[Path, ...]] = (DATA / "nb201-published.csv.gz",)
+    tables: ClassVar[dict[str, Path]] = {"nb201-published": DATA / "nb201-published.csv.gz"}
 
     def __init__(self) -> None:
         self._dists: dict[str, BaseDistribution] = {g: CategoricalDistribution(EDGE_OPS) for g in GENES}

@@ -96,10 +96,10 @@ def import_table(
 
 def import_shipped(db: Database, settings: Settings, space: str) -> list[TableStored]:
     """Import the published benchmark tables the space ships (``SearchSpace.tables``), named by
-    their file (``nb201-published``); the ``tabular`` evaluator calls this when none is stored."""
+    their key (``nb201-published``); the ``tabular`` evaluator calls this when none is stored."""
     return [
-        import_table(db, settings, TableImportRequest.from_file(path, space=space, name=path.name.split(".")[0]))
-        for path in get_space(space).tables
+        import_table(db, settings, TableImportRequest.from_file(path, space=space, name=name))
+        for name, path in get_space(space).tables.items()
     ]
 
 
